@@ -1,0 +1,107 @@
+# ingestd build.  `make run` builds and runs the daemon on its embedded
+# default config; `make test` builds the sanitizer build and runs every test.
+# Both install missing Debian packages first (scripts/install-deps).
+
+CC       ?= cc
+CXX      ?= c++
+BUILD    := build
+PREFIX   ?= /usr/local
+
+DRAGONBOX_INC := $(firstword $(wildcard /usr/include/dragonbox-*))
+
+WARN     := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+CSTD     := -std=c11 -D_GNU_SOURCE
+DEPFLAGS  = -MMD -MP
+INC      := -Idaemon -I$(BUILD)/gen
+CFLAGS_REL := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-plt
+CFLAGS_SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=all -DINGESTD_TESTING
+LDFLAGS_REL := -Wl,-z,relro,-z,now
+LDFLAGS_SAN := -fsanitize=address,undefined
+CXXFLAGS_COMMON := -std=c++17 -fno-exceptions -fno-rtti -isystem $(DRAGONBOX_INC)
+LIBS     := -lev $(shell pkg-config --libs inih jansson 2>/dev/null || echo -linih -ljansson) -lm
+
+# Every module but main.c goes into a static library the tests link.
+SRCS     := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+CXXSRCS  := $(wildcard daemon/*.cc)
+REL_OBJS := $(SRCS:daemon/%.c=$(BUILD)/rel/%.o) $(CXXSRCS:daemon/%.cc=$(BUILD)/rel/%.o)
+SAN_OBJS := $(SRCS:daemon/%.c=$(BUILD)/san/%.o) $(CXXSRCS:daemon/%.cc=$(BUILD)/san/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
+TOOL_SRCS := $(wildcard scripts/*.c)
+TOOL_BINS := $(TOOL_SRCS:scripts/%.c=$(BUILD)/tools/%)
+
+.PHONY: all run test unit deps deps-test deps-bench bench clean check-config tools
+
+all: $(BUILD)/ingestd
+
+deps:
+	@scripts/install-deps
+deps-test:
+	@scripts/install-deps --test
+deps-bench:
+	@scripts/install-deps --bench
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/ingestd
+	exec $(BUILD)/ingestd
+
+# The embedded default config is config/ingestd.ini itself, so the
+# documented example and the default cannot drift.
+$(BUILD)/gen/default_config.h: config/ingestd.ini scripts/embed-config
+	@mkdir -p $(@D)
+	scripts/embed-config $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/rel/config.o $(BUILD)/san/config.o: $(BUILD)/gen/default_config.h
+
+$(BUILD)/rel/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(CFLAGS_REL) $(CFLAGS) $(DEPFLAGS) $(INC) -c $< -o $@
+$(BUILD)/san/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(CFLAGS_SAN) $(CFLAGS) $(DEPFLAGS) $(INC) -c $< -o $@
+$(BUILD)/rel/%.o: daemon/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS_COMMON) -O2 -g $(DEPFLAGS) $(INC) -c $< -o $@
+$(BUILD)/san/%.o: daemon/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS_COMMON) $(CFLAGS_SAN) $(DEPFLAGS) $(INC) -c $< -o $@
+
+$(BUILD)/rel/libingestd.a: $(REL_OBJS)
+	ar rcs $@ $^
+$(BUILD)/san/libingestd.a: $(SAN_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/ingestd: $(BUILD)/rel/main.o $(BUILD)/rel/libingestd.a
+	$(CC) $(LDFLAGS_REL) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/san/ingestd: $(BUILD)/san/main.o $(BUILD)/san/libingestd.a
+	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/san/test_%: tests/unit/test_%.c $(BUILD)/san/libingestd.a
+	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes $(CFLAGS_SAN) $(INC) -Itests/unit -o $@ $< \
+		$(BUILD)/san/libingestd.a $(LDFLAGS_SAN) -lcmocka $(LIBS)
+
+$(BUILD)/tools/%: scripts/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes -O2 -g $(INC) -o $@ $< $(LIBS)
+
+tools: $(TOOL_BINS)
+
+unit: $(UNIT_BINS)
+
+check-config: $(BUILD)/ingestd
+	$(BUILD)/ingestd --check-config -c config/ingestd.ini
+
+test: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/san/ingestd $(BUILD)/ingestd unit tools
+	@tests/run
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory $(BUILD)/ingestd tools
+	@scripts/bench
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/*/*.d)

@@ -1,0 +1,939 @@
+/*
+ * config: owns turning INI text (a file, or the embedded default that is
+ * config/ingestd.ini compiled in) into a fully checked struct config.
+ *
+ * inih does the tokenizing; everything else is here.  This inih build does
+ * not hand line numbers to the handler, so the text is fed to
+ * ini_parse_stream() through our own line reader: it counts lines (inih
+ * calls the handler for the line just read, so the count is the handler's
+ * line), refuses over-long lines instead of letting them be split, and sees
+ * every "[section]" header itself.  Seeing headers in the reader matters
+ * because inih only reports keys: an empty or misspelt section would
+ * otherwise pass unnoticed, and inih truncates section names to 49 bytes,
+ * shorter than "listener " plus a 63-byte name.
+ *
+ * Policy: strict.  Unknown sections and keys, keys outside a section,
+ * repeated keys or sections, values with trailing junk, and out-of-range
+ * numbers are all errors, and loading stops at the first one with a single
+ * "SOURCE:LINE: key: what is wrong" line, because a daemon that guesses at a
+ * typo runs with a configuration nobody wrote.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "default_config.h"
+#include "log.h"
+
+/* Longest line accepted, excluding the line end.  Generous (a 4095-byte
+ * output path fits), and the reader refuses longer lines outright. */
+#define LINE_MAX_CHARS 8192
+/* A config is a few kilobytes; a huge file is a wrong path, not a config. */
+#define FILE_MAX_BYTES (1024 * 1024)
+/* inih copies key names into a 50-byte buffer (MAX_NAME in ini.c). */
+#define INIH_NAME_MAX 50
+#define TLV_MAX_VALUE 65535
+
+enum section { SEC_NONE, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_LISTENER, NSECTIONS };
+
+static const char *const section_names[NSECTIONS] = {
+	[SEC_NONE] = "", [SEC_OUTPUT] = "output", [SEC_POOL] = "pool",
+	[SEC_LIMITS] = "limits", [SEC_LOG] = "log", [SEC_LISTENER] = "listener",
+};
+
+enum key {
+	KEY_PATH, KEY_METADATA,
+	KEY_SLAB_SIZE, KEY_SLABS, KEY_OVERFLOW, KEY_RESERVE, KEY_MAX_WAITERS, KEY_WAITERS_LOW,
+	KEY_MAX_CONNECTIONS, KEY_IDLE_TIMEOUT,
+	KEY_LEVEL, KEY_STATS_INTERVAL,
+	KEY_ADDRESS, KEY_PORT, KEY_FRAMING, KEY_SCHEMA, KEY_MAX_FRAME,
+	NKEYS
+};
+
+/* type.N is not in this table: it is a family of keys, matched by prefix. */
+static const struct keydef {
+	enum section sec;
+	const char  *name;
+	uint64_t     min, max;   /* integers and durations */
+} keys[NKEYS] = {
+	[KEY_PATH]            = { SEC_OUTPUT,   "path",            0, 0 },
+	[KEY_METADATA]        = { SEC_OUTPUT,   "metadata",        0, 0 },
+	[KEY_SLAB_SIZE]       = { SEC_POOL,     "slab_size",       4096, 16777216 },
+	[KEY_SLABS]           = { SEC_POOL,     "slabs",           2, 1048576 },
+	[KEY_OVERFLOW]        = { SEC_POOL,     "overflow",        0, 65536 },
+	/* reserve < slabs and waiters_low < max_waiters are checked after the
+	 * parse, when both values are known; these bounds only keep them sane. */
+	[KEY_RESERVE]         = { SEC_POOL,     "reserve",         1, 1048575 },
+	[KEY_MAX_WAITERS]     = { SEC_POOL,     "max_waiters",     1, 1000000 },
+	[KEY_WAITERS_LOW]     = { SEC_POOL,     "waiters_low",     0, 999999 },
+	[KEY_MAX_CONNECTIONS] = { SEC_LIMITS,   "max_connections", 1, 1000000 },
+	[KEY_IDLE_TIMEOUT]    = { SEC_LIMITS,   "idle_timeout",    0, 86400 },
+	[KEY_LEVEL]           = { SEC_LOG,      "level",           0, 0 },
+	[KEY_STATS_INTERVAL]  = { SEC_LOG,      "stats_interval",  0, 86400 },
+	[KEY_ADDRESS]         = { SEC_LISTENER, "address",         0, 0 },
+	[KEY_PORT]            = { SEC_LISTENER, "port",            0, 65535 },
+	[KEY_FRAMING]         = { SEC_LISTENER, "framing",         0, 0 },
+	[KEY_SCHEMA]          = { SEC_LISTENER, "schema",          0, 0 },
+	[KEY_MAX_FRAME]       = { SEC_LISTENER, "max_frame",       0, TLV_MAX_VALUE },
+};
+
+/* Binary form of a listener's address, to catch "::1" vs "0::1" clashes. */
+struct bin_addr {
+	int           family;
+	unsigned char bytes[16];
+};
+
+struct parse {
+	struct config *c;
+	const char    *source;
+	char          *err;
+	size_t         errlen;
+	bool           failed;
+
+	/* The reader's input and position. */
+	const char    *text;
+	size_t         len, pos;
+	int            lineno;
+	const char    *line;          /* raw current line (not NUL-terminated) */
+	size_t         line_len;
+
+	/* The section being read. */
+	enum section   sec;
+	int            sec_line;      /* its header's line */
+	char           sec_label[96]; /* "[listener a]", for messages */
+	int            sec_first[NSECTIONS];  /* header line of each singular section */
+	struct listener_conf *l;      /* SEC_LISTENER: the listener being filled */
+
+	/* Line each key was given on (0: not given).  The listener keys and
+	 * type_line are reset at each [listener NAME] header. */
+	int            key_line[NKEYS];
+	int            type_line[256];
+	int            first_type;    /* first type.N seen in this listener, 0: none */
+
+	/* Per listener, kept for the checks after the parse. */
+	int            frame_line[CONFIG_MAX_LISTENERS];  /* max_frame's line, else header's */
+	struct bin_addr addr[CONFIG_MAX_LISTENERS];
+};
+
+static void fail(struct parse *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records the first error only: later ones are usually its echoes. */
+static void
+fail(struct parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->failed)
+		return;
+	p->failed = true;
+	if (p->errlen == 0)
+		return;
+	if (line > 0)
+		n = snprintf(p->err, p->errlen, "%s:%d: ", p->source, line);
+	else
+		n = snprintf(p->err, p->errlen, "%s: ", p->source);
+	if (n < 0 || (size_t)n >= p->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static void
+reset_defaults(struct config *c, const char *source)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->source, sizeof(c->source), "%s", source);
+	strcpy(c->output_path, "-");
+	c->metadata = 1;
+	c->pool = (struct pool_conf){
+		.slab_size = 131072, .slabs = 256, .overflow = 0,
+		.reserve = 2, .max_waiters = 64, .waiters_low = 16,
+	};
+	c->max_connections = 4096;
+	c->idle_timeout = 300;
+	c->log_level = LOG_LVL_INFO;
+	c->stats_interval = 60;
+}
+
+/* ---- value parsers: strict, no sign, no spaces, no trailing junk ---- */
+
+/* Returns false unless s is all decimal digits; saturates on overflow so the
+ * range check reports a huge number as out of range, not as junk. */
+static bool
+parse_uint(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s; s++) {
+		unsigned d;
+
+		if (*s < '0' || *s > '9')
+			return false;
+		d = (unsigned)(*s - '0');
+		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* Decimal seconds: digits, optionally '.' and more digits.  Checked by hand
+ * first because strtod() would also take signs, spaces, hex, "inf", "nan". */
+static bool
+parse_seconds(const char *s, double *out)
+{
+	const char *q = s;
+
+	while (*q >= '0' && *q <= '9')
+		q++;
+	if (q == s)
+		return false;
+	if (*q == '.') {
+		const char *frac = ++q;
+
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (q == frac)
+			return false;
+	}
+	if (*q != '\0')
+		return false;
+	*out = strtod(s, NULL);
+	return true;
+}
+
+static int
+parse_bool(const char *s)
+{
+	static const char *const yes[] = { "on", "yes", "true", "1" };
+	static const char *const no[] = { "off", "no", "false", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* "sensor24, legacy16", for messages. */
+static const char *
+schema_list(void)
+{
+	static char buf[256];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; schema_builtin_names[i] != NULL && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "",
+				      schema_builtin_names[i]);
+	return buf;
+}
+
+static const struct schema *
+get_schema(struct parse *p, const char *key, const char *v)
+{
+	const struct schema *s = schema_find(v);
+
+	if (s == NULL)
+		fail(p, p->lineno, "%s: \"%s\" is not a known schema (known: %s)", key, v,
+		     schema_list());
+	return s;
+}
+
+/* Parses an integer key and checks its range; returns -1 after fail(). */
+static int
+get_uint(struct parse *p, enum key k, const char *v, uint64_t *out)
+{
+	const struct keydef *d = &keys[k];
+
+	if (!parse_uint(v, out)) {
+		fail(p, p->lineno, "%s: \"%s\" is not an integer", d->name, v);
+		return -1;
+	}
+	if (*out < d->min || *out > d->max) {
+		fail(p, p->lineno, "%s: \"%s\" is out of range (%llu-%llu)", d->name, v,
+		     (unsigned long long)d->min, (unsigned long long)d->max);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+get_seconds(struct parse *p, enum key k, const char *v, double *out)
+{
+	const struct keydef *d = &keys[k];
+
+	if (!parse_seconds(v, out)) {
+		fail(p, p->lineno, "%s: \"%s\" is not a duration in seconds (e.g. 300 or 2.5)",
+		     d->name, v);
+		return -1;
+	}
+	if (*out < (double)d->min || *out > (double)d->max) {
+		fail(p, p->lineno, "%s: \"%s\" is out of range (%llu-%llu seconds)", d->name, v,
+		     (unsigned long long)d->min, (unsigned long long)d->max);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- keys ---- */
+
+/* Stores one key's value; the key is known and given once.  -1 on error. */
+static int
+set_key(struct parse *p, enum key k, const char *v)
+{
+	struct config *c = p->c;
+	struct listener_conf *l = p->l;
+	uint64_t n = 0;
+	int b;
+
+	switch (k) {
+	case KEY_PATH:
+		if (strlen(v) >= sizeof(c->output_path)) {
+			fail(p, p->lineno, "path: too long (at most %zu bytes)",
+			     sizeof(c->output_path) - 1);
+			return -1;
+		}
+		strcpy(c->output_path, v);
+		return 0;
+	case KEY_METADATA:
+		if ((b = parse_bool(v)) < 0) {
+			fail(p, p->lineno,
+			     "metadata: \"%s\" is not a boolean (on/off, yes/no, true/false, 1/0)", v);
+			return -1;
+		}
+		c->metadata = b;
+		return 0;
+	case KEY_LEVEL:
+		if ((b = log_level_parse(v)) < 0) {
+			fail(p, p->lineno,
+			     "level: \"%s\" is not a log level (error, warning, info, debug)", v);
+			return -1;
+		}
+		c->log_level = b;
+		return 0;
+	case KEY_IDLE_TIMEOUT:
+		return get_seconds(p, k, v, &c->idle_timeout);
+	case KEY_STATS_INTERVAL:
+		return get_seconds(p, k, v, &c->stats_interval);
+	case KEY_ADDRESS: {
+		struct bin_addr *a = &p->addr[l - c->listeners];
+
+		/* Numeric only: resolving names at start-up would make the
+		 * listening set depend on DNS. */
+		if (inet_pton(AF_INET, v, a->bytes) == 1)
+			a->family = AF_INET;
+		else if (inet_pton(AF_INET6, v, a->bytes) == 1)
+			a->family = AF_INET6;
+		else {
+			fail(p, p->lineno,
+			     "address: \"%s\" is not a numeric IPv4 or IPv6 address", v);
+			return -1;
+		}
+		snprintf(l->address, sizeof(l->address), "%s", v);  /* <= 45 chars */
+		return 0;
+	}
+	case KEY_PORT:
+		if (!parse_uint(v, &n) || n > 65535) {
+			fail(p, p->lineno, "port: \"%s\" is not a port number (0-65535)", v);
+			return -1;
+		}
+		l->port = (uint16_t)n;
+		return 0;
+	case KEY_FRAMING:
+		if (strcmp(v, "fixed") == 0)
+			l->framer.kind = FRAMING_FIXED;
+		else if (strcmp(v, "tlv") == 0)
+			l->framer.kind = FRAMING_TLV;
+		else {
+			fail(p, p->lineno, "framing: \"%s\" is not a framing (fixed, tlv)", v);
+			return -1;
+		}
+		return 0;
+	case KEY_SCHEMA:
+		l->schema = get_schema(p, "schema", v);
+		return l->schema ? 0 : -1;
+	case KEY_MAX_FRAME:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		l->framer.max_value = (size_t)n;
+		return 0;
+	case KEY_SLAB_SIZE: case KEY_SLABS: case KEY_OVERFLOW: case KEY_RESERVE:
+	case KEY_MAX_WAITERS: case KEY_WAITERS_LOW: case KEY_MAX_CONNECTIONS:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		switch (k) {
+		case KEY_SLAB_SIZE:       c->pool.slab_size = (size_t)n; break;
+		case KEY_SLABS:           c->pool.slabs = (size_t)n; break;
+		case KEY_OVERFLOW:        c->pool.overflow = (size_t)n; break;
+		case KEY_RESERVE:         c->pool.reserve = (size_t)n; break;
+		case KEY_MAX_WAITERS:     c->pool.max_waiters = (size_t)n; break;
+		case KEY_WAITERS_LOW:     c->pool.waiters_low = (size_t)n; break;
+		default:                  c->max_connections = (size_t)n; break;
+		}
+		return 0;
+	case NKEYS:
+		break;
+	}
+	return -1;
+}
+
+/* type.N = SCHEMA in a listener section. */
+static int
+set_type(struct parse *p, const char *key, const char *v)
+{
+	uint64_t n;
+	const struct schema *s;
+
+	if (!parse_uint(key + 5, &n) || n < 1 || n > 255) {
+		fail(p, p->lineno, "%s: \"%s\" is not a TLV type (1-255)", key, key + 5);
+		return -1;
+	}
+	if (p->type_line[n]) {
+		/* Also catches type.1 vs type.01: same type, two spellings. */
+		fail(p, p->lineno, "%s: given twice (first at line %d)", key, p->type_line[n]);
+		return -1;
+	}
+	if ((s = get_schema(p, key, v)) == NULL)
+		return -1;
+	p->type_line[n] = p->lineno;
+	if (!p->first_type)
+		p->first_type = (int)n;
+	p->l->tlv_map[n] = s;
+	return 0;
+}
+
+static const char *
+known_keys(enum section sec)
+{
+	switch (sec) {
+	case SEC_OUTPUT:   return "path, metadata";
+	case SEC_POOL:     return "slab_size, slabs, overflow, reserve, max_waiters, waiters_low";
+	case SEC_LIMITS:   return "max_connections, idle_timeout";
+	case SEC_LOG:      return "level, stats_interval";
+	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame";
+	default:           return "";
+	}
+}
+
+/*
+ * The key as written in the current line.  inih truncates names to 49
+ * bytes; no real key is that long, but the message should show what the
+ * user wrote.
+ */
+static void
+raw_key(const struct parse *p, char *buf, size_t size)
+{
+	const char *s = p->line, *end = p->line + p->line_len;
+	const char *e;
+
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	for (e = s; e < end && *e != '=' && *e != ':'; e++)
+		;
+	while (e > s && isspace((unsigned char)e[-1]))
+		e--;
+	snprintf(buf, size, "%.*s", (int)(e - s), s);
+}
+
+/* inih's callback: one "key = value" line of the current section. */
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	char longname[256];
+	int k;
+
+	(void)section;  /* ours (from the reader) is exact; inih's may be truncated */
+	if (p->failed)
+		return 0;
+	if (strlen(name) >= INIH_NAME_MAX - 1) {
+		raw_key(p, longname, sizeof(longname));
+		name = longname;
+	}
+	if (p->sec == SEC_NONE) {
+		fail(p, p->lineno, "%s: key outside any section (keys belong under a [section])",
+		     name);
+		return 0;
+	}
+	if (p->sec == SEC_LISTENER && strncmp(name, "type.", 5) == 0) {
+		if (*value == '\0') {
+			fail(p, p->lineno, "%s: empty value", name);
+			return 0;
+		}
+		return set_type(p, name, value) == 0;
+	}
+	for (k = 0; k < NKEYS; k++)
+		if (keys[k].sec == p->sec && strcmp(keys[k].name, name) == 0)
+			break;
+	if (k == NKEYS) {
+		fail(p, p->lineno, "%s: unknown key in %s (known: %s)", name, p->sec_label,
+		     known_keys(p->sec));
+		return 0;
+	}
+	if (p->key_line[k]) {
+		fail(p, p->lineno, "%s: given twice (first at line %d)", name, p->key_line[k]);
+		return 0;
+	}
+	p->key_line[k] = p->lineno;
+	if (*value == '\0') {
+		fail(p, p->lineno, "%s: empty value", name);
+		return 0;
+	}
+	return set_key(p, (enum key)k, value) == 0;
+}
+
+/* ---- sections ---- */
+
+static bool
+valid_listener_name(const char *s, size_t n)
+{
+	if (n < 1 || n >= CONFIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* Checks a finished [listener NAME] section and completes its framer. */
+static int
+close_listener(struct parse *p)
+{
+	static const enum key required[] = { KEY_ADDRESS, KEY_PORT, KEY_FRAMING };
+	struct listener_conf *l = p->l;
+	size_t idx = (size_t)(l - p->c->listeners);
+	int max_frame_line = p->key_line[KEY_MAX_FRAME];
+
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		if (!p->key_line[required[i]]) {
+			fail(p, p->sec_line, "listener \"%s\": missing required key \"%s\"",
+			     l->name, keys[required[i]].name);
+			return -1;
+		}
+	}
+	if (l->framer.kind == FRAMING_FIXED) {
+		if (!p->key_line[KEY_SCHEMA]) {
+			fail(p, p->sec_line, "listener \"%s\": missing required key \"schema\"",
+			     l->name);
+			return -1;
+		}
+		if (p->first_type) {
+			fail(p, p->type_line[p->first_type],
+			     "type.%d: only for framing = tlv (a fixed listener has one schema)",
+			     p->first_type);
+			return -1;
+		}
+		if (max_frame_line) {
+			fail(p, max_frame_line, "max_frame: only for framing = tlv "
+			     "(a fixed frame is its schema's size)");
+			return -1;
+		}
+		l->framer.fixed_size = l->schema->size;
+	} else {
+		if (p->key_line[KEY_SCHEMA]) {
+			fail(p, p->key_line[KEY_SCHEMA], "schema: only for framing = fixed "
+			     "(map TLV types with type.N = SCHEMA)");
+			return -1;
+		}
+		if (!max_frame_line)
+			l->framer.max_value = TLV_MAX_VALUE;
+	}
+	/* Port 0 asks the kernel for a free port, so those never clash. */
+	for (size_t i = 0; l->port != 0 && i < idx; i++) {
+		const struct listener_conf *o = &p->c->listeners[i];
+
+		if (o->port == l->port && p->addr[i].family == p->addr[idx].family &&
+		    memcmp(p->addr[i].bytes, p->addr[idx].bytes, sizeof(p->addr[i].bytes)) == 0) {
+			fail(p, p->sec_line,
+			     "listener \"%s\": %s port %u is already used by listener \"%s\" "
+			     "(line %d)", l->name, l->address, (unsigned)l->port, o->name, o->line);
+			return -1;
+		}
+	}
+	p->frame_line[idx] = max_frame_line ? max_frame_line : p->sec_line;
+	return 0;
+}
+
+static int
+close_section(struct parse *p)
+{
+	int rc = 0;
+
+	if (p->sec == SEC_LISTENER)
+		rc = close_listener(p);
+	p->sec = SEC_NONE;
+	p->l = NULL;
+	return rc;
+}
+
+/* Starts the section named by name[0..n) (already trimmed). */
+static int
+open_section(struct parse *p, const char *name, size_t n)
+{
+	enum section sec = SEC_NONE;
+	const char *lname = NULL;
+	size_t lname_len = 0;
+
+	if (close_section(p) < 0)
+		return -1;
+	for (int s = SEC_OUTPUT; s < SEC_LISTENER; s++)
+		if (strlen(section_names[s]) == n && memcmp(section_names[s], name, n) == 0)
+			sec = (enum section)s;
+	if (n >= 8 && memcmp(name, "listener", 8) == 0 &&
+	    (n == 8 || isspace((unsigned char)name[8]))) {
+		sec = SEC_LISTENER;
+		lname = name + 8;
+		while (lname < name + n && isspace((unsigned char)*lname))
+			lname++;
+		lname_len = (size_t)(name + n - lname);
+	}
+	if (sec == SEC_NONE) {
+		fail(p, p->lineno, "[%.*s]: unknown section (known: output, pool, limits, log, "
+		     "listener NAME)", (int)(n > 80 ? 80 : n), name);
+		return -1;
+	}
+	if (sec != SEC_LISTENER) {
+		if (p->sec_first[sec]) {
+			/* One place per setting: a second [pool] is almost always
+			 * a pasted block overriding the first. */
+			fail(p, p->lineno, "[%s]: section given twice (first at line %d)",
+			     section_names[sec], p->sec_first[sec]);
+			return -1;
+		}
+		p->sec_first[sec] = p->lineno;
+		snprintf(p->sec_label, sizeof(p->sec_label), "[%s]", section_names[sec]);
+	} else {
+		struct config *c = p->c;
+		struct listener_conf *l;
+
+		if (lname_len == 0) {
+			fail(p, p->lineno, "[listener]: a listener needs a name ([listener NAME])");
+			return -1;
+		}
+		if (!valid_listener_name(lname, lname_len)) {
+			fail(p, p->lineno, "[%.*s]: bad listener name \"%.*s\" "
+			     "(1-%d characters of A-Z a-z 0-9 _ . -)", (int)(n > 80 ? 80 : n), name,
+			     (int)(lname_len > 70 ? 70 : lname_len), lname, CONFIG_NAME_MAX - 1);
+			return -1;
+		}
+		for (size_t i = 0; i < c->nlisteners; i++) {
+			if (strlen(c->listeners[i].name) == lname_len &&
+			    memcmp(c->listeners[i].name, lname, lname_len) == 0) {
+				fail(p, p->lineno,
+				     "[listener %s]: duplicate listener name (first at line %d)",
+				     c->listeners[i].name, c->listeners[i].line);
+				return -1;
+			}
+		}
+		if (c->nlisteners == CONFIG_MAX_LISTENERS) {
+			fail(p, p->lineno, "[listener %.*s]: too many listeners (at most %d)",
+			     (int)lname_len, lname, CONFIG_MAX_LISTENERS);
+			return -1;
+		}
+		l = &c->listeners[c->nlisteners++];
+		memcpy(l->name, lname, lname_len);
+		l->name[lname_len] = '\0';
+		l->line = p->lineno;
+		p->l = l;
+		for (int k = 0; k < NKEYS; k++)
+			if (keys[k].sec == SEC_LISTENER)
+				p->key_line[k] = 0;
+		memset(p->type_line, 0, sizeof(p->type_line));
+		p->first_type = 0;
+		snprintf(p->sec_label, sizeof(p->sec_label), "[listener %s]", l->name);
+	}
+	p->sec = sec;
+	p->sec_line = p->lineno;
+	return 0;
+}
+
+/*
+ * Looks at a line the way inih will: a first non-blank '[' starts a header
+ * that ends at ']' (a ';' after a blank starts a comment instead).  Opens
+ * the section; a header inih would reject is left for inih to report.
+ * Returns -1 after fail().
+ */
+static int
+scan_header(struct parse *p, const char *s, size_t n)
+{
+	const char *end = s + n, *q, *name;
+	bool was_space = false;
+
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	if (s == end || *s != '[')
+		return 0;
+	for (q = s + 1; q < end && *q != ']'; q++) {
+		if (was_space && *q == ';')
+			return 0;  /* inih: unterminated header, a syntax error */
+		was_space = isspace((unsigned char)*q);
+	}
+	if (q == end)
+		return 0;
+	name = s + 1;
+	end = q;
+	/* inih ignores anything after ']'; we allow only a comment there. */
+	for (q++; q < s + n && isspace((unsigned char)*q); q++)
+		;
+	if (q < s + n && *q != ';' && *q != '#') {
+		fail(p, p->lineno, "syntax error (expected \"key = value\" or \"[section]\")");
+		return -1;
+	}
+	while (name < end && isspace((unsigned char)*name))
+		name++;
+	while (end > name && isspace((unsigned char)end[-1]))
+		end--;
+	return open_section(p, name, (size_t)(end - name));
+}
+
+/*
+ * inih's fgets-style reader: copies the next line into str (num bytes) and
+ * counts it.  Stops the parse (returns NULL) at the end or on an error.
+ */
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	const char *s, *nl;
+	size_t n, content;
+
+	if (p->failed || p->pos >= p->len)
+		return NULL;
+	s = p->text + p->pos;
+	nl = memchr(s, '\n', p->len - p->pos);
+	n = nl ? (size_t)(nl - s) : p->len - p->pos;
+	p->pos += n + (nl != NULL);
+	p->lineno++;
+	/* A UTF-8 byte-order mark is dropped here so the header scan sees '['. */
+	if (p->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+		s += 3;
+		n -= 3;
+	}
+	p->line = s;
+	p->line_len = n;
+	content = n > 0 && s[n - 1] == '\r' ? n - 1 : n;
+	if (content > LINE_MAX_CHARS || n + 2 > (size_t)num) {
+		fail(p, p->lineno, "line too long (over %d characters)", LINE_MAX_CHARS);
+		return NULL;
+	}
+	if (memchr(s, '\0', n) != NULL) {
+		fail(p, p->lineno, "NUL byte in line (not a text file?)");
+		return NULL;
+	}
+	if (scan_header(p, s, n) < 0)
+		return NULL;
+	memcpy(str, s, n);
+	str[n] = '\n';
+	str[n + 1] = '\0';
+	return str;
+}
+
+/* ---- checks across sections ---- */
+
+static int
+check_pool(struct parse *p)
+{
+	const struct pool_conf *pc = &p->c->pool;
+
+	if (pc->reserve >= pc->slabs) {
+		if (p->key_line[KEY_RESERVE])
+			fail(p, p->key_line[KEY_RESERVE], "reserve: %zu must be less than slabs (%zu)",
+			     pc->reserve, pc->slabs);
+		else
+			fail(p, p->key_line[KEY_SLABS], "slabs: %zu must be greater than reserve (%zu)",
+			     pc->slabs, pc->reserve);
+		return -1;
+	}
+	if (pc->waiters_low >= pc->max_waiters) {
+		if (p->key_line[KEY_WAITERS_LOW])
+			fail(p, p->key_line[KEY_WAITERS_LOW],
+			     "waiters_low: %zu must be less than max_waiters (%zu)",
+			     pc->waiters_low, pc->max_waiters);
+		else
+			fail(p, p->key_line[KEY_MAX_WAITERS],
+			     "max_waiters: %zu must be greater than waiters_low (%zu)",
+			     pc->max_waiters, pc->waiters_low);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_listeners(struct parse *p)
+{
+	const struct config *c = p->c;
+
+	if (c->nlisteners == 0) {
+		fail(p, 0, "no [listener NAME] section");
+		return -1;
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_conf *l = &c->listeners[i];
+
+		/* The framer hands out frames as pointers into one slab, so
+		 * a frame that spans slabs could never be delivered. */
+		if (l->framer.kind == FRAMING_TLV &&
+		    c->pool.slab_size < l->framer.max_value + TLV_HEADER_SIZE) {
+			fail(p, p->frame_line[i], "listener \"%s\": max_frame %zu needs slab_size "
+			     ">= %zu (a whole frame must fit in one slab), but slab_size is %zu",
+			     l->name, l->framer.max_value, l->framer.max_value + TLV_HEADER_SIZE,
+			     c->pool.slab_size);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- driving inih ---- */
+
+/* inih's run-time options (Debian's build makes them variables). */
+struct ini_opts {
+	bool  multiline, bom, inline_comments, use_stack, stop_on_first_error, no_value;
+	char *start_prefixes, *inline_prefixes;
+	int   max_line;
+};
+
+static void
+ini_opts_save(struct ini_opts *o)
+{
+	*o = (struct ini_opts){
+		.multiline = ini_allow_multiline, .bom = ini_allow_bom,
+		.inline_comments = ini_allow_inline_comments, .use_stack = ini_use_stack,
+		.stop_on_first_error = ini_stop_on_first_error, .no_value = ini_allow_no_value,
+		.start_prefixes = ini_start_comment_prefixes,
+		.inline_prefixes = ini_inline_comment_prefixes, .max_line = ini_max_line,
+	};
+}
+
+static void
+ini_opts_restore(const struct ini_opts *o)
+{
+	ini_allow_multiline = o->multiline;
+	ini_allow_bom = o->bom;
+	ini_allow_inline_comments = o->inline_comments;
+	ini_use_stack = o->use_stack;
+	ini_stop_on_first_error = o->stop_on_first_error;
+	ini_allow_no_value = o->no_value;
+	ini_start_comment_prefixes = o->start_prefixes;
+	ini_inline_comment_prefixes = o->inline_prefixes;
+	ini_max_line = o->max_line;
+}
+
+static int
+parse_text(struct config *c, const char *text, size_t len, const char *source, char *err,
+	   size_t errlen)
+{
+	/* inih wants writable strings; these are never written. */
+	static char start_prefixes[] = ";#";
+	static char inline_prefixes[] = ";";
+	struct parse *p;
+	struct ini_opts saved;
+	int rc;
+
+	reset_defaults(c, source);
+	if (errlen > 0)
+		err[0] = '\0';
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", source);
+		return -1;
+	}
+	*p = (struct parse){ .c = c, .source = source, .err = err, .errlen = errlen,
+			     .text = text, .len = len };
+
+	ini_opts_save(&saved);
+	/* No continuation lines: an indented line must not be glued silently
+	 * onto the key above it. */
+	ini_allow_multiline = false;
+	ini_allow_bom = true;  /* the reader already strips it */
+	ini_allow_inline_comments = true;
+	ini_start_comment_prefixes = start_prefixes;
+	ini_inline_comment_prefixes = inline_prefixes;
+	ini_allow_no_value = false;
+	ini_use_stack = true;
+	ini_stop_on_first_error = true;
+	/* Room for the longest line the reader passes, plus '\n' and NUL (and
+	 * the '\r' inih's sizing note allows for). */
+	ini_max_line = LINE_MAX_CHARS + 3;
+	rc = ini_parse_stream(reader, p, handler, p);
+	ini_opts_restore(&saved);
+
+	if (!p->failed && rc > 0)
+		fail(p, rc, "syntax error (expected \"key = value\" or \"[section]\")");
+	else if (!p->failed && rc < 0)
+		fail(p, 0, "cannot parse (inih error %d)", rc);
+	if (!p->failed)
+		close_section(p);
+	if (!p->failed)
+		check_pool(p);
+	if (!p->failed)
+		check_listeners(p);
+	rc = p->failed ? -1 : 0;
+	free(p);
+	return rc;
+}
+
+const char *
+config_default_text(void)
+{
+	return default_config_text;
+}
+
+int
+config_load_text(struct config *c, const char *text, const char *source, char *err,
+		 size_t errlen)
+{
+	return parse_text(c, text, strlen(text), source, err, errlen);
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f;
+	char *buf;
+	size_t len = 0;
+	int rc;
+
+	if (path == NULL)
+		return config_load_text(c, default_config_text, "(default)", err, errlen);
+
+	reset_defaults(c, path);
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	/* One read past the limit tells "too large" from "exactly at it". */
+	if ((buf = malloc(FILE_MAX_BYTES + 1)) == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	len = fread(buf, 1, FILE_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		rc = -1;
+	} else if (len > FILE_MAX_BYTES) {
+		snprintf(err, errlen, "%s: too large (over %d bytes)", path, FILE_MAX_BYTES);
+		rc = -1;
+	} else {
+		rc = parse_text(c, buf, len, path, err, errlen);
+	}
+	free(buf);
+	fclose(f);
+	return rc;
+}

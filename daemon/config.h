@@ -1,0 +1,68 @@
+/*
+ * config: the INI file (inih) turned into a checked struct config.
+ *
+ * Every unknown section or key, bad value, duplicate key or listener, and
+ * missing required key is an error naming FILE:LINE: key: what is wrong.
+ * Without a file the embedded default (config/ingestd.ini, compiled in)
+ * applies.  Built-in schemas are resolved here, so a loaded config refers
+ * only to valid tables.
+ */
+#ifndef INGESTD_CONFIG_H
+#define INGESTD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "framer.h"
+#include "pool.h"
+#include "schema.h"
+
+#define CONFIG_MAX_LISTENERS 64
+#define CONFIG_NAME_MAX 64
+
+struct listener_conf {
+	char                 name[CONFIG_NAME_MAX];  /* from [listener NAME] */
+	char                 address[64];            /* numeric IPv4 or IPv6 */
+	uint16_t             port;                   /* 0: ephemeral (tests) */
+	struct framer_conf   framer;
+	const struct schema *schema;                 /* fixed: the schema */
+	const struct schema *tlv_map[256];           /* tlv: type -> schema, NULL = raw */
+	int                  line;                   /* line of the section header */
+};
+
+struct config {
+	char                 source[4096];    /* file path, or "(default)" */
+	struct listener_conf listeners[CONFIG_MAX_LISTENERS];
+	size_t               nlisteners;
+
+	char                 output_path[4096];  /* "-" is stdout */
+	int                  metadata;           /* 1: add _listener, _schema, ... */
+
+	struct pool_conf     pool;
+
+	size_t               max_connections;
+	double               idle_timeout;       /* seconds; 0 = never */
+
+	int                  log_level;          /* enum log_level */
+	double               stats_interval;     /* seconds; 0 = never */
+};
+
+/* The embedded default config's text (config/ingestd.ini as built); static
+ * storage, never NULL.  A function because the generated header defines the
+ * text as a static array, which cannot be re-exported under another name. */
+const char *config_default_text(void);
+
+/*
+ * Loads path (or the embedded default when path is NULL) into *c, which is
+ * first reset to defaults.  Returns 0, or -1 with a one-line message in err
+ * ("FILE:LINE: key: what is wrong").  After a failure *c holds a partial
+ * parse and must not be used (load into a scratch struct to keep a running
+ * config on reload).
+ */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Loads INI text already in memory; `source` names it in messages. */
+int config_load_text(struct config *c, const char *text, const char *source, char *err,
+		     size_t errlen);
+
+#endif

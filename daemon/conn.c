@@ -1,0 +1,482 @@
+/*
+ * conn: see conn.h.
+ *
+ * States (flags on struct conn):
+ *   reading      no slab or a slab with a partial frame; read watcher on
+ *                unless the ctx is paused.
+ *   WAIT_READ    wanted a read slab, none free: queued in the pool (READ).
+ *   WAIT_OUTPUT  mid-read, the sink needs a slab: queued (OUTPUT); the
+ *                unparsed bytes stay in the read slab, in order.
+ *   granted      the pool handed a slab over; an EV_READ event is fed so
+ *                the connection picks it up from the loop, never from
+ *                inside pool_release().
+ *   draining     shutdown: read until the socket is empty, then close.
+ * Closing stops the watcher, leaves the pool queue, releases any slab and
+ * frees the struct in one step; nothing touches the conn afterwards.
+ */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "framer.h"
+#include "listener.h"
+#include "log.h"
+#include "record.h"
+#include "schema.h"
+#include "stats.h"
+
+enum wait_state { WAIT_NONE, WAIT_READ, WAIT_OUTPUT };
+
+struct conn {
+	ev_io               io;
+	struct pool_waiter  waiter;      /* first member after io: see grant */
+	struct conn        *prev, *next;
+	struct conn_ctx    *ctx;
+	struct listener    *l;
+	uint8_t            *slab;        /* read slab, or NULL */
+	uint32_t            pos, len;    /* unparsed bytes: slab[pos..len) */
+	uint8_t            *granted;     /* slab handed over by the pool */
+	uint8_t             wait;        /* enum wait_state */
+	uint8_t             draining;
+	uint8_t             retained;    /* slab kept for a large partial frame */
+	uint8_t             peer_len;
+	char                peer[72];    /* `,"_peer":"ADDR:PORT"` */
+	struct framer       framer;
+};
+
+static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents);
+
+/* The peer address as text, for log lines. */
+static const char *
+peer_text(const struct conn *c, char *buf, size_t len)
+{
+	/* peer is `,"_peer":"` + text + `"` */
+	size_t pre = sizeof(",\"_peer\":\"") - 1;
+	size_t n = c->peer_len > pre + 1 ? c->peer_len - pre - 1 : 0;
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, c->peer + pre, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+void
+conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(out, outlen, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, outlen, "[%s]:%u", host, port);
+	} else {
+		snprintf(out, outlen, "unknown");
+	}
+}
+
+/* The one place that decides whether the read watcher runs. */
+static void
+conn_update_io(struct conn *c)
+{
+	int want = c->wait == WAIT_NONE && c->granted == NULL &&
+		   (!c->ctx->paused || c->draining);
+
+	if (want && !ev_is_active(&c->io))
+		ev_io_start(c->ctx->loop, &c->io);
+	else if (!want && ev_is_active(&c->io))
+		ev_io_stop(c->ctx->loop, &c->io);
+}
+
+static void
+release_slab(struct conn *c)
+{
+	if (c->slab == NULL)
+		return;
+	if (c->retained) {
+		c->ctx->retained_bytes -= c->len - c->pos;
+		c->retained = 0;
+	}
+	pool_release(c->ctx->pool, c->slab);
+	c->slab = NULL;
+	c->pos = c->len = 0;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct conn_ctx *ctx = c->ctx;
+
+	ev_io_stop(ctx->loop, &c->io);
+	pool_cancel(ctx->pool, &c->waiter);
+	release_slab(c);
+	if (c->granted != NULL) {
+		/* A granted output slab still serves the sink; a read slab goes back. */
+		if (c->wait == WAIT_OUTPUT)
+			sink_adopt(ctx->sink, c->granted);
+		else
+			pool_release(ctx->pool, c->granted);
+		c->granted = NULL;
+	}
+	close(c->io.fd);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		ctx->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	ctx->nconns--;
+	STATS_INC(conn_closed);
+	free(c);
+}
+
+/* Per-peer bad input: counted by reason, logged rate-limited. */
+static struct ratelimit bad_input_rl = RATELIMIT_INIT(10.0, 20);
+
+static void
+bad_input(struct conn *c, const char *what)
+{
+	char peer[64];
+	uint64_t suppressed;
+
+	if (ratelimit_allow(&bad_input_rl, ev_now(c->ctx->loop), &suppressed))
+		log_warnx("%s: listener %s: %s; closing the connection%s",
+			  peer_text(c, peer, sizeof(peer)), c->l->conf->name, what,
+			  suppressed ? " (more bad input not logged)" : "");
+}
+
+static void
+conn_on_grant(struct pool_waiter *w, void *slab)
+{
+	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, waiter));
+
+	c->granted = slab;
+	/* Picked up from the loop, not from inside pool_release(). */
+	ev_feed_event(c->ctx->loop, &c->io, EV_READ);
+}
+
+/* Refreshes the shared `,"_rx_ms":N` fragment once per loop iteration. */
+static void
+update_rx(struct conn_ctx *ctx)
+{
+	ev_tstamp now = ev_now(ctx->loop);
+
+	if (now != ctx->rx_at) {
+		ctx->rx_at = now;
+		ctx->rx_len = record_meta_rx(ctx->rx, (int64_t)(now * 1000.0));
+	}
+}
+
+enum process_result { PROCESS_DONE, PROCESS_WAIT, PROCESS_BAD };
+
+/*
+ * Turns every complete frame in slab[pos..len) into a record.  Stops early
+ * (PROCESS_WAIT) when the sink needs a slab the pool does not have.
+ */
+static enum process_result
+process(struct conn *c)
+{
+	struct conn_ctx *ctx = c->ctx;
+	struct listener *l = c->l;
+	const struct framer_conf *fc = &l->conf->framer;
+	struct record_meta meta, *m = NULL;
+	union value vals[SCHEMA_MAX_FIELDS];
+	size_t records = 0;
+	struct frame fr;
+	enum process_result res = PROCESS_DONE;
+
+	if (ctx->metadata) {
+		update_rx(ctx);
+		meta = (struct record_meta){ l->meta, l->meta_len, c->peer, c->peer_len,
+					     ctx->rx, ctx->rx_len };
+		m = &meta;
+	}
+	for (;;) {
+		enum framer_status st = framer_next(fc, c->slab + c->pos, c->len - c->pos, &fr);
+		const struct record_layout *lay;
+		char *out;
+
+		if (st == FRAMER_PARTIAL)
+			break;
+		if (st == FRAMER_OVERSIZE) {
+			STATS_INC(oversize);
+			bad_input(c, "TLV length over the listener's max_frame");
+			res = PROCESS_BAD;
+			break;
+		}
+		if (st == FRAMER_BAD_TYPE) {
+			STATS_INC(bad_type);
+			bad_input(c, "TLV type 0 (garbage?)");
+			res = PROCESS_BAD;
+			break;
+		}
+		lay = fc->kind == FRAMING_FIXED ? l->layout : l->tlv_layout[fr.type];
+		if (lay != NULL) {
+			enum schema_status ss = schema_decode(lay->schema, fr.value, fr.len, vals);
+			if (ss != SCHEMA_OK) {
+				if (ss == SCHEMA_BAD_SIZE) {
+					STATS_INC(bad_size);
+					bad_input(c, "TLV value size does not match its schema");
+				} else {
+					STATS_INC(bad_magic);
+					bad_input(c, "wrong signature (magic field)");
+				}
+				res = PROCESS_BAD;
+				break;
+			}
+			out = sink_reserve(ctx->sink, record_bound(lay, m));
+			if (out == NULL) {
+				res = PROCESS_WAIT;
+				break;
+			}
+			sink_commit(ctx->sink, record_write(out, lay, vals, m), 1);
+		} else {
+			out = sink_reserve(ctx->sink, record_raw_bound(fr.len, m));
+			if (out == NULL) {
+				res = PROCESS_WAIT;
+				break;
+			}
+			sink_commit(ctx->sink, record_write_raw(out, fr.type, fr.value, fr.len, m), 1);
+		}
+		c->pos += (uint32_t)fr.total;
+		records++;
+	}
+	STATS_ADD(frames_in, records);
+	return res;
+}
+
+/*
+ * After processing: give the read slab back unless a large partial frame
+ * needs it.  A small remainder moves to the carry so a few bytes never pin
+ * a whole slab.
+ */
+static void
+settle_slab(struct conn *c)
+{
+	uint32_t rem = c->len - c->pos;
+
+	if (rem == 0) {
+		release_slab(c);
+		return;
+	}
+	if (framer_save(&c->framer, c->slab + c->pos, rem)) {
+		STATS_INC(carry_copies);
+		c->pos = c->len;  /* consumed into the carry */
+		release_slab(c);
+		return;
+	}
+	if (!c->retained) {
+		c->retained = 1;
+		STATS_INC(slabs_retained);
+		c->ctx->retained_bytes += rem;
+	}
+}
+
+/* Reads once into the slab; 1 on data, 0 on EOF, -1 on EAGAIN, -2 on error. */
+static int
+read_once(struct conn *c)
+{
+	size_t cap = pool_slab_size(c->ctx->pool);
+	ssize_t n;
+
+	if (c->retained) {
+		/* Keep the retained accounting exact across the move. */
+		c->ctx->retained_bytes -= c->len - c->pos;
+		c->retained = 0;
+	}
+	if (c->pos > 0) {
+		memmove(c->slab, c->slab + c->pos, c->len - c->pos);
+		c->len -= c->pos;
+		c->pos = 0;
+	}
+	do
+		n = read(c->io.fd, c->slab + c->len, cap - c->len);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		c->len += (uint32_t)n;
+		STATS_ADD(bytes_in, (uint64_t)n);
+		return 1;
+	}
+	if (n == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return -1;
+	return -2;
+}
+
+static void
+conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	struct conn_ctx *ctx = c->ctx;
+	enum process_result pr;
+	int r;
+
+	(void)loop;
+	(void)revents;
+
+	if (c->granted != NULL) {
+		uint8_t *slab = c->granted;
+
+		c->granted = NULL;
+		if (c->wait == WAIT_OUTPUT) {
+			sink_adopt(ctx->sink, slab);
+			c->wait = WAIT_NONE;
+			pr = process(c);
+			if (pr == PROCESS_BAD)
+				goto close;
+			if (pr == PROCESS_WAIT)
+				goto wait_output;
+			settle_slab(c);
+			conn_update_io(c);
+			if (c->draining)
+				ev_feed_event(ctx->loop, &c->io, EV_READ);
+			return;
+		}
+		/* A read slab: fall through and read into it. */
+		c->wait = WAIT_NONE;
+		c->slab = slab;
+		c->pos = 0;
+		c->len = (uint32_t)framer_restore(&c->framer, slab);
+	} else if (c->wait != WAIT_NONE) {
+		return;  /* a stale event; the grant will come */
+	}
+
+	if (c->slab == NULL) {
+		c->slab = pool_checkout(ctx->pool, POOL_READ);
+		if (c->slab == NULL) {
+			c->wait = WAIT_READ;
+			STATS_INC(slab_waits);
+			/* pool_wait may call conn_ctx_pressure, which skips waiters. */
+			conn_update_io(c);
+			pool_wait(ctx->pool, &c->waiter, POOL_READ);
+			return;
+		}
+		c->pos = 0;
+		c->len = (uint32_t)framer_restore(&c->framer, c->slab);
+	}
+
+	r = read_once(c);
+	if (r == -2) {
+		char peer[64];
+		STATS_INC(read_errors);
+		log_debug("%s: read: %s", peer_text(c, peer, sizeof(peer)), strerror(errno));
+		goto close;
+	}
+	if (r == 1) {
+		pr = process(c);
+		if (pr == PROCESS_BAD)
+			goto close;
+		if (pr == PROCESS_WAIT)
+			goto wait_output;
+	}
+	if (r == 0) {
+		if (c->len > c->pos) {
+			char peer[64];
+			STATS_INC(truncated);
+			log_debug("%s: closed with %u bytes of an unfinished frame",
+				  peer_text(c, peer, sizeof(peer)), c->len - c->pos);
+		}
+		goto close;
+	}
+	settle_slab(c);
+	if (r == -1 && c->draining)
+		goto close;  /* shutdown: the socket is empty */
+	if (c->draining)
+		ev_feed_event(ctx->loop, &c->io, EV_READ);
+	return;
+
+wait_output:
+	c->wait = WAIT_OUTPUT;
+	STATS_INC(slab_waits);
+	conn_update_io(c);
+	pool_wait(ctx->pool, &c->waiter, POOL_OUTPUT);
+	return;
+close:
+	conn_close(c);
+}
+
+int
+conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr *peer,
+	 socklen_t peerlen)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	char addr[64];
+	int n;
+
+	(void)peerlen;
+	if (c == NULL) {
+		close(fd);
+		return -1;
+	}
+	c->ctx = ctx;
+	c->l = l;
+	c->waiter.grant = conn_on_grant;
+	framer_init(&c->framer, &l->conf->framer);
+	conn_format_addr(peer, addr, sizeof(addr));
+	n = snprintf(c->peer, sizeof(c->peer), ",\"_peer\":\"%s\"", addr);
+	c->peer_len = (uint8_t)(n > 0 && (size_t)n < sizeof(c->peer) ? n : 0);
+	ev_io_init(&c->io, conn_on_io, fd, EV_READ);
+	c->io.data = c;
+	c->next = ctx->conns;
+	if (ctx->conns != NULL)
+		ctx->conns->prev = c;
+	ctx->conns = c;
+	ctx->nconns++;
+	STATS_INC(conn_accepted);
+	conn_update_io(c);
+	return 0;
+}
+
+void
+conn_ctx_pressure(void *arg, int paused)
+{
+	struct conn_ctx *ctx = arg;
+	ev_tstamp now = ev_now(ctx->loop);
+
+	ctx->paused = paused;
+	if (paused) {
+		ctx->paused_since = now;
+		STATS_INC(pause_events);
+		log_info("pool: %s; pausing reads on every connection",
+			 "read waiters reached max_waiters");
+	} else {
+		ctx->paused_total += now - ctx->paused_since;
+		log_info("pool: waiters drained to waiters_low; resuming reads");
+	}
+	for (struct conn *c = ctx->conns; c != NULL; c = c->next)
+		conn_update_io(c);
+	for (size_t i = 0; i < ctx->nlisteners; i++)
+		listener_pause(&ctx->listeners[i], paused || ctx->stopping);
+}
+
+void
+conn_ctx_drain_all(struct conn_ctx *ctx)
+{
+	for (struct conn *c = ctx->conns; c != NULL; c = c->next) {
+		c->draining = 1;
+		conn_update_io(c);
+		if (c->wait == WAIT_NONE && c->granted == NULL)
+			ev_feed_event(ctx->loop, &c->io, EV_READ);
+	}
+}
+
+void
+conn_ctx_close_all(struct conn_ctx *ctx)
+{
+	while (ctx->conns != NULL)
+		conn_close(ctx->conns);
+}

@@ -1,0 +1,75 @@
+/*
+ * conn: one sensor connection, from accept to close.
+ *
+ * A connection reads into a slab checked out from the pool only while it
+ * has bytes to work on: an idle connection holds no slab, just its small
+ * framer carry.  Each read is framed and every complete frame becomes a
+ * record in the sink's output slab at once; the read slab is released as
+ * soon as its bytes are consumed (a small partial frame is copied to the
+ * carry first; a large partial TLV frame keeps its slab, counted).
+ *
+ * Waiting, the source's acquire/release with a waiter cap: no slab to read
+ * into, or no output slab for the next record, and the connection stops
+ * its read watcher and queues in the pool; the pool hands it the next
+ * released slab.  When the pool's read queue reaches its cap, every
+ * connection and listener pauses until the queue drains (conn_ctx_pressure).
+ *
+ * Watcher state comes from one function, conn_update_io(): reading unless
+ * waiting, globally paused, or closing.  Bad input closes the connection
+ * after every record completed before it has been written.
+ */
+#ifndef INGESTD_CONN_H
+#define INGESTD_CONN_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "pool.h"
+#include "sink.h"
+
+struct conn;
+struct listener;
+
+/* What every connection shares.  Owned by main. */
+struct conn_ctx {
+	struct ev_loop  *loop;
+	struct pool     *pool;
+	struct sink     *sink;
+	int              metadata;
+	size_t           max_connections;
+	size_t           nconns;
+	struct conn     *conns;          /* all open connections */
+	struct listener *listeners;
+	size_t           nlisteners;
+	int              paused;         /* pool pressure */
+	int              stopping;       /* shutdown: drain and close */
+	ev_tstamp        paused_since;
+	double           paused_total;   /* seconds */
+	uint64_t         retained_bytes; /* in partial frames kept in slabs */
+	char             rx[48];         /* `,"_rx_ms":N` for rx_at */
+	size_t           rx_len;
+	ev_tstamp        rx_at;
+};
+
+/* Takes ownership of fd (a connected, non-blocking socket) and starts
+ * reading.  Returns 0, or -1 when memory ran out (fd is then closed). */
+int conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr *peer,
+	     socklen_t peerlen);
+
+/* pool_pressure_cb for the ctx: pauses (1) or resumes (0) every connection
+ * and listener. */
+void conn_ctx_pressure(void *ctx, int paused);
+
+/* Shutdown: every connection reads what it has already been sent, writes
+ * its records, and closes at its first empty read. */
+void conn_ctx_drain_all(struct conn_ctx *ctx);
+
+/* Closes every connection at once (end of shutdown or its timeout). */
+void conn_ctx_close_all(struct conn_ctx *ctx);
+
+/* Formats an address as "a.b.c.d:port" or "[v6]:port". */
+void conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * log: see log.h.  Lines go to stderr with one write() each, so lines from
+ * a crash-restart loop never interleave mid-line in the journal.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static enum log_level threshold = LOG_LVL_INFO;
+static int to_journal;
+
+void
+log_init(enum log_level level)
+{
+	threshold = level;
+	/* systemd sets JOURNAL_STREAM when stderr is connected to journald. */
+	to_journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	threshold = level;
+}
+
+int
+log_level_parse(const char *s)
+{
+	if (strcasecmp(s, "error") == 0)
+		return LOG_LVL_ERR;
+	if (strcasecmp(s, "warning") == 0 || strcasecmp(s, "warn") == 0)
+		return LOG_LVL_WARN;
+	if (strcasecmp(s, "info") == 0)
+		return LOG_LVL_INFO;
+	if (strcasecmp(s, "debug") == 0)
+		return LOG_LVL_DEBUG;
+	return -1;
+}
+
+static const char *
+level_word(enum log_level level)
+{
+	switch (level) {
+	case LOG_LVL_ERR:   return "error";
+	case LOG_LVL_WARN:  return "warning";
+	case LOG_LVL_INFO:  return "info";
+	case LOG_LVL_DEBUG: return "debug";
+	}
+	return "?";
+}
+
+static void
+vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t n;
+	int r;
+
+	if (level > threshold)
+		return;
+	if (to_journal)
+		r = snprintf(line, sizeof(line), "<%d>", (int)level);
+	else
+		r = snprintf(line, sizeof(line), "ingestd: %s: ", level_word(level));
+	n = (size_t)r;
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (r > 0)
+		n += (size_t)r;
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;  /* a cut line is still one line */
+	if (errnum) {
+		r = snprintf(line + n, sizeof(line) - n, ": %s", strerror(errnum));
+		if (r > 0)
+			n += (size_t)r;
+		if (n > sizeof(line) - 2)
+			n = sizeof(line) - 2;
+	}
+	line[n++] = '\n';
+	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)
+		;
+}
+
+#define LOG_FN(fname, level, with_errno)                       \
+	void fname(const char *fmt, ...)                       \
+	{                                                      \
+		int saved = errno;                             \
+		va_list ap;                                    \
+		va_start(ap, fmt);                             \
+		vlog(level, with_errno ? saved : 0, fmt, ap);  \
+		va_end(ap);                                    \
+		errno = saved;                                 \
+	}
+
+LOG_FN(log_warn, LOG_LVL_WARN, 1)
+LOG_FN(log_warnx, LOG_LVL_WARN, 0)
+LOG_FN(log_err, LOG_LVL_ERR, 0)
+LOG_FN(log_info, LOG_LVL_INFO, 0)
+LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
+
+void
+fatal(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_ERR, saved, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_ERR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+int
+ratelimit_allow(struct ratelimit *rl, double now, uint64_t *suppressed)
+{
+	if (now - rl->window_start >= rl->interval) {
+		rl->window_start = now;
+		rl->in_window = 0;
+	}
+	if (rl->in_window >= rl->burst) {
+		rl->suppressed++;
+		return 0;
+	}
+	rl->in_window++;
+	*suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	return 1;
+}

@@ -1,0 +1,336 @@
+/*
+ * ingestd: sensor packets in over TCP, JSON Lines out.
+ *
+ * main wires the modules together: config -> pool -> sink -> listeners ->
+ * connections, one libev loop, signal watchers, and the end-of-iteration
+ * flush (an ev_prepare watcher: every record produced while handling this
+ * iteration's events is written before the loop sleeps again).
+ *
+ * Exit codes: 0 clean stop, 1 runtime failure (output gone, shutdown timed
+ * out), 64 bad command line, 71 cannot start (bind, output file, memory),
+ * 78 bad configuration.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "pool.h"
+#include "record.h"
+#include "schema.h"
+#include "sink.h"
+#include "stats.h"
+
+#define EXIT_USAGE  64
+#define EXIT_OSERR  71
+#define EXIT_CONFIG 78
+
+/* Seconds a SIGTERM'd daemon may spend draining before it gives up. */
+#define SHUTDOWN_TIMEOUT 10.0
+
+static struct config   cfg;
+static struct conn_ctx ctx;
+static struct listener listeners[CONFIG_MAX_LISTENERS];
+static int             exit_code;
+
+/* Prepared once per distinct schema; listeners borrow them. */
+static struct record_layout layouts[CONFIG_MAX_LISTENERS * 2 + 2];
+static size_t               nlayouts;
+
+static const struct record_layout *
+layout_of(const struct schema *s)
+{
+	for (size_t i = 0; i < nlayouts; i++)
+		if (layouts[i].schema == s)
+			return &layouts[i];
+	return NULL;
+}
+
+static int
+prepare_layout(const struct schema *s)
+{
+	if (s == NULL || layout_of(s) != NULL)
+		return 0;
+	if (nlayouts == sizeof(layouts) / sizeof(layouts[0]) ||
+	    record_layout_init(&layouts[nlayouts], s) < 0)
+		return -1;
+	nlayouts++;
+	return 0;
+}
+
+/*
+ * Every record a listener can produce, with the longest metadata, must fit
+ * in one output slab; say which listener breaks that rather than fail later.
+ */
+static int
+check_slab_fits(const struct config *c, char *err, size_t errlen)
+{
+	struct record_meta worst = { NULL, 0, NULL, 72, NULL, 48 };
+	size_t slab = c->pool.slab_size;
+
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_conf *lc = &c->listeners[i];
+		size_t need = 0;
+
+		worst.listener_len = strlen(lc->name) * 6 + 20;  /* escaped worst case */
+		if (lc->framer.kind == FRAMING_FIXED) {
+			need = record_bound(layout_of(lc->schema), c->metadata ? &worst : NULL);
+		} else {
+			need = record_raw_bound(lc->framer.max_value, c->metadata ? &worst : NULL);
+			for (int t = 1; t < 256; t++) {
+				const struct record_layout *lay = layout_of(lc->tlv_map[t]);
+				size_t n;
+				if (lay == NULL)
+					continue;
+				n = record_bound(lay, c->metadata ? &worst : NULL);
+				if (n > need)
+					need = n;
+			}
+		}
+		if (need > slab) {
+			snprintf(err, errlen,
+				 "%s:%d: listener \"%s\": its longest record (%zu bytes) does not fit "
+				 "in one slab ([pool] slab_size = %zu); raise slab_size or lower max_frame",
+				 c->source, lc->line, lc->name, need, slab);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+log_stats(const char *why)
+{
+	struct pool_stats ps;
+	char line[2048];
+	size_t n = 0;
+
+	pool_get_stats(ctx.pool, &ps);
+	for (int i = 0; i < STAT__COUNT && n < sizeof(line); i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", stats_names[i],
+				      (unsigned long long)stats[i]);
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	double paused = ctx.paused_total + (ctx.paused ? ev_now(ctx.loop) - ctx.paused_since : 0);
+	log_info("stats (%s): conns=%zu slabs_in_use=%zu/%zu slabs_peak=%zu overflow_in_use=%zu "
+		 "waiters=%zu waiters_peak=%zu paused=%d paused_seconds=%.3f retained_bytes=%llu "
+		 "output_pending=%zu%s",
+		 why, ctx.nconns, ps.in_use, ps.slabs, ps.peak, ps.overflow_in_use, ps.waiters,
+		 ps.waiters_peak, ctx.paused, paused, (unsigned long long)ctx.retained_bytes,
+		 sink_pending(ctx.sink), line);
+}
+
+static void
+on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	log_stats("periodic");
+}
+
+static ev_timer shutdown_timer;
+
+static void
+on_shutdown_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	log_err("shutdown: still draining after %.0f s (%zu connections, %zu bytes unwritten); "
+		"exiting", SHUTDOWN_TIMEOUT, ctx.nconns, sink_pending(ctx.sink));
+	exit_code = 1;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+begin_shutdown(struct ev_loop *loop, const char *why)
+{
+	if (ctx.stopping)
+		return;
+	ctx.stopping = 1;
+	log_info("%s: no longer accepting; draining %zu connections", why, ctx.nconns);
+	for (size_t i = 0; i < cfg.nlisteners; i++)
+		listener_close(&listeners[i]);
+	conn_ctx_drain_all(&ctx);
+	ev_timer_init(&shutdown_timer, on_shutdown_timeout, SHUTDOWN_TIMEOUT, 0.0);
+	ev_timer_start(loop, &shutdown_timer);
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	switch (w->signum) {
+	case SIGTERM:
+	case SIGINT:
+		begin_shutdown(loop, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	case SIGHUP:
+		if (sink_reopen(ctx.sink) < 0)
+			log_warn("SIGHUP: cannot reopen %s; still writing to the old file",
+				 cfg.output_path);
+		else
+			log_info("SIGHUP: output reopened");
+		break;
+	case SIGUSR1:
+		log_stats("SIGUSR1");
+		break;
+	}
+}
+
+/* End of every loop iteration: write what this iteration produced. */
+static void
+on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	sink_flush(ctx.sink);
+	if (ctx.stopping && ctx.nconns == 0 && sink_empty(ctx.sink))
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+on_output_gone(void *arg)
+{
+	struct ev_loop *loop = arg;
+
+	exit_code = 1;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ingestd [-c FILE] [--check-config]\n"
+		"  -c, --config FILE   load FILE instead of the embedded default config\n"
+		"  -n, --check-config  check the config and exit (0: valid, 78: not)\n"
+		"  -h, --help          this text\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = NULL;
+	int check_only = 0;
+	char err[8192];
+	struct ev_loop *loop;
+	ev_signal sigs[4];
+	static const int signums[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	ev_prepare prep;
+	ev_timer stats_timer;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (++i == argc) {
+				fprintf(stderr, "ingestd: %s needs a file name\n", argv[i - 1]);
+				return EXIT_USAGE;
+			}
+			path = argv[i];
+		} else if (strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--check-config") == 0) {
+			check_only = 1;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "ingestd: unknown argument \"%s\"\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+
+	log_init(LOG_LVL_INFO);
+	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ingestd: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	for (size_t i = 0; i < cfg.nlisteners; i++) {
+		int bad = prepare_layout(cfg.listeners[i].schema) < 0;
+		for (int t = 1; t < 256 && !bad; t++)
+			bad = prepare_layout(cfg.listeners[i].tlv_map[t]) < 0;
+		if (bad) {
+			fprintf(stderr, "ingestd: out of memory preparing record layouts\n");
+			return EXIT_OSERR;
+		}
+	}
+	if (check_slab_fits(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ingestd: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	if (check_only) {
+		printf("%s: configuration OK (%zu listeners)\n", cfg.source, cfg.nlisteners);
+		return 0;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);  /* EPIPE is handled where it happens */
+
+	loop = ev_default_loop(EVFLAG_AUTO);
+	if (loop == NULL)
+		fatalx("cannot initialise the event loop");
+	ctx.loop = loop;
+	ctx.metadata = cfg.metadata;
+	ctx.max_connections = cfg.max_connections;
+	ctx.listeners = listeners;
+	ctx.nlisteners = cfg.nlisteners;
+	ctx.pool = pool_new(&cfg.pool, conn_ctx_pressure, &ctx);
+	if (ctx.pool == NULL) {
+		log_err("cannot allocate the slab pool (%zu x %zu bytes)", cfg.pool.slabs,
+			cfg.pool.slab_size);
+		return EXIT_OSERR;
+	}
+	ctx.sink = sink_new(loop, ctx.pool, cfg.output_path, on_output_gone, loop, err,
+			    sizeof(err));
+	if (ctx.sink == NULL) {
+		log_err("output: %s", err);
+		return EXIT_OSERR;
+	}
+	for (size_t i = 0; i < cfg.nlisteners; i++) {
+		if (listener_open(&listeners[i], &cfg.listeners[i], &ctx, layout_of, err,
+				  sizeof(err)) < 0) {
+			log_err("%s", err);
+			return EXIT_OSERR;
+		}
+	}
+	for (size_t i = 0; i < cfg.nlisteners; i++) {
+		const struct listener_conf *lc = &cfg.listeners[i];
+		listener_start(&listeners[i]);
+		log_info("listening on %s (listener %s, %s%s%s)", listeners[i].bound, lc->name,
+			 lc->framer.kind == FRAMING_FIXED ? "fixed " : "tlv",
+			 lc->framer.kind == FRAMING_FIXED ? lc->schema->name : "", "");
+	}
+	for (int i = 0; i < 4; i++) {
+		ev_signal_init(&sigs[i], on_signal, signums[i]);
+		ev_signal_start(loop, &sigs[i]);
+	}
+	ev_prepare_init(&prep, on_prepare);
+	ev_prepare_start(loop, &prep);
+	if (cfg.stats_interval > 0) {
+		ev_timer_init(&stats_timer, on_stats_timer, cfg.stats_interval, cfg.stats_interval);
+		ev_timer_start(loop, &stats_timer);
+	}
+	log_info("ready: %zu listeners, output %s, pool %zu x %zu bytes",
+		 cfg.nlisteners, strcmp(cfg.output_path, "-") == 0 ? "stdout" : cfg.output_path,
+		 cfg.pool.slabs, cfg.pool.slab_size);
+
+	ev_run(loop, 0);
+
+	if (exit_code == 0)
+		log_info("stopped: %llu records written", (unsigned long long)stats[STAT_records_out]);
+	log_stats("exit");
+	conn_ctx_close_all(&ctx);
+	for (size_t i = 0; i < cfg.nlisteners; i++)
+		listener_close(&listeners[i]);
+	sink_free(ctx.sink);
+	pool_free(ctx.pool);
+	for (size_t i = 0; i < nlayouts; i++)
+		record_layout_clear(&layouts[i]);
+	ev_loop_destroy(loop);
+	return exit_code;
+}

@@ -1,0 +1,101 @@
+/*
+ * pool: every payload byte the daemon holds lives in a slab from here.
+ *
+ * A fixed number of fixed-size slabs is allocated once, in one arena, at
+ * start-up and never handed back to malloc while running, so traffic cannot
+ * fragment the heap and the data-memory budget is slab_size * slabs.  Free
+ * slabs are kept LIFO so a light load touches (and keeps resident) only a
+ * few of them.  Ownership is checked in O(1): a pointer the pool did not
+ * hand out, or a second release, is refused and counted, never corrupting
+ * the free list.  An optional bounded overflow hands out temporary slabs
+ * (malloc'd, freed on release) when the arena is empty; they never join it.
+ *
+ * Waiters: a caller that finds no slab queues a struct pool_waiter and is
+ * granted the next released slab directly (the source's acquire/release
+ * hand-off).  Two queues: OUTPUT waiters (a connection mid-read that needs
+ * room for records) are served before READ waiters (a connection that wants
+ * to start a read), and READ checkouts leave `reserve` slabs for output, so
+ * connections holding read slabs can always finish and release them.  When
+ * the READ queue reaches max_waiters the pool calls its pressure callback
+ * with 1 (pause all reads); when it falls to waiters_low, with 0.
+ *
+ * Pure: no I/O, no logging.  Single-threaded.
+ */
+#ifndef INGESTD_POOL_H
+#define INGESTD_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pool_conf {
+	size_t slab_size;     /* bytes per slab */
+	size_t slabs;         /* slabs in the arena */
+	size_t overflow;      /* temporary slabs allowed beyond the arena */
+	size_t reserve;       /* slabs READ checkouts leave free for output */
+	size_t max_waiters;   /* READ waiters that trigger the pause */
+	size_t waiters_low;   /* READ waiters at which the pause ends */
+};
+
+enum pool_class { POOL_OUTPUT, POOL_READ };
+
+struct pool_waiter;
+/* Called from pool_release() with the slab, which the waiter now owns.
+ * Must not call back into the pool synchronously (schedule the work). */
+typedef void pool_grant_cb(struct pool_waiter *w, void *slab);
+
+struct pool_waiter {
+	struct pool_waiter *next;
+	pool_grant_cb      *grant;
+	uint8_t             queued;   /* 1 while in a queue */
+	uint8_t             cls;      /* enum pool_class */
+};
+
+typedef void pool_pressure_cb(void *arg, int paused);
+
+struct pool_stats {
+	size_t   slabs;            /* arena size */
+	size_t   in_use;           /* arena slabs checked out */
+	size_t   peak;             /* highest in_use */
+	size_t   overflow_in_use;
+	size_t   overflow_peak;
+	size_t   waiters;          /* READ + OUTPUT queued */
+	size_t   waiters_peak;
+	uint64_t checkouts;
+	uint64_t refused_releases; /* foreign pointer or double release */
+	uint64_t pauses;           /* times the pressure callback said 1 */
+	int      paused;
+};
+
+/* Returns a new pool (caller owns; pool_free), or NULL when memory for the
+ * arena cannot be had or the conf is unusable. */
+struct pool *pool_new(const struct pool_conf *conf, pool_pressure_cb *cb, void *cb_arg);
+/* Frees the arena and any overflow slabs still out.  NULL is fine. */
+void pool_free(struct pool *p);
+
+size_t pool_slab_size(const struct pool *p);
+
+/*
+ * Returns a slab (caller owns it until pool_release) or NULL when none is
+ * free for that class: POOL_READ leaves `reserve` arena slabs free.  Overflow
+ * slabs are tried before returning NULL.
+ */
+void *pool_checkout(struct pool *p, enum pool_class cls);
+
+/*
+ * Takes ownership of slab back.  Hands it to the oldest waiter when one may
+ * have it, else frees it to the arena (or to malloc, for overflow).  Returns
+ * 0, or -1 when the pool did not hand this pointer out or it is already
+ * released (counted; the pool is unchanged).
+ */
+int pool_release(struct pool *p, void *slab);
+
+/* Queues w (borrowed until granted or cancelled) in class cls.  The caller
+ * must have just seen pool_checkout() return NULL. */
+void pool_wait(struct pool *p, struct pool_waiter *w, enum pool_class cls);
+/* Removes w from its queue if it is queued (a closing connection). */
+void pool_cancel(struct pool *p, struct pool_waiter *w);
+
+void pool_get_stats(const struct pool *p, struct pool_stats *out);
+int  pool_paused(const struct pool *p);
+
+#endif

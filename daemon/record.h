@@ -1,0 +1,64 @@
+/*
+ * record: decoded values to one JSON line, written into a caller's buffer.
+ *
+ * The constant parts of a record (`{"sensorId":`, `,"timestamp":`, ...) are
+ * escaped once, with jansson, when a schema's layout is prepared; writing a
+ * record is then copying those fragments and formatting numbers (jsnum) in
+ * between.  Metadata, when on, follows the decoded fields:
+ *   ,"_listener":"NAME","_schema":"SCHEMA","_peer":"ADDR:PORT","_rx_ms":MS
+ * Unmapped TLV frames are written as {"type":T,"length":L,"value":"BASE64"}
+ * with "_schema":"raw".  Every function that writes is given room for
+ * record_bound() bytes and never checks again.  Pure apart from start-up
+ * allocation in record_layout_init().
+ */
+#ifndef INGESTD_RECORD_H
+#define INGESTD_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema.h"
+
+/* A schema's prepared fragments.  Owned by whoever embeds it. */
+struct record_layout {
+	const struct schema *schema;          /* borrowed, outlives the layout */
+	char   *frag[SCHEMA_MAX_FIELDS];      /* `{"name":` then `,"name":` */
+	size_t  frag_len[SCHEMA_MAX_FIELDS];
+	char   *schema_frag;                  /* `,"_schema":"name"` */
+	size_t  schema_frag_len;
+	size_t  bound;                        /* longest record without metadata */
+};
+
+/* Per-record metadata pieces, prepared by the caller (see record_meta_*). */
+struct record_meta {
+	const char *listener;   size_t listener_len;   /* `,"_listener":"x"` */
+	const char *peer;       size_t peer_len;       /* `,"_peer":"a:p"` */
+	const char *rx;         size_t rx_len;         /* `,"_rx_ms":N` */
+};
+
+/* Fills l for schema s (borrowed).  Returns 0, or -1 on allocation failure
+ * (l is then cleared).  record_layout_clear() frees the fragments. */
+int  record_layout_init(struct record_layout *l, const struct schema *s);
+void record_layout_clear(struct record_layout *l);
+
+/* Upper bound, in bytes, of one record of layout l with metadata m (NULL:
+ * metadata off), newline included. */
+size_t record_bound(const struct record_layout *l, const struct record_meta *m);
+size_t record_raw_bound(size_t value_len, const struct record_meta *m);
+
+/* Writes the record and its '\n' at out; returns the bytes written. */
+size_t record_write(char *out, const struct record_layout *l, const union value *v,
+		    const struct record_meta *m);
+size_t record_write_raw(char *out, uint8_t type, const uint8_t *value, size_t len,
+			const struct record_meta *m);
+
+/*
+ * Builds a metadata fragment for key (`,"key":` + JSON string of text) into
+ * a new string the caller owns (free()).  Returns NULL on allocation failure.
+ * Used at start-up and per connection, never per record.
+ */
+char *record_meta_string(const char *key, const char *text, size_t *len_out);
+/* Writes `,"_rx_ms":MS` into out (at least 48 bytes); returns its length. */
+size_t record_meta_rx(char *out, int64_t ms);
+
+#endif

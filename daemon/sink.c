@@ -1,0 +1,367 @@
+/*
+ * sink: see sink.h.
+ *
+ * State: `cur` is the slab being filled ([cur_off, cur_len) not yet
+ * written); `q` is a ring of full slabs, oldest first, each with its own
+ * written offset.  Writes go out oldest first, so the output order is the
+ * order records were committed.  The ring can hold every slab the pool
+ * owns, so queuing never fails.
+ */
+#include "sink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stats.h"
+
+struct qslab {
+	uint8_t *slab;
+	size_t   off, len;
+};
+
+struct sink {
+	struct ev_loop *loop;
+	struct pool    *pool;
+	char           *path;        /* NULL for stdout */
+	int             fd;
+	int             restore_flags;  /* stdout's flags to restore, or -1 */
+	size_t          slab_size;
+
+	uint8_t        *cur;
+	size_t          cur_off, cur_len;
+
+	struct qslab   *q;
+	size_t          qcap, qhead, qlen;
+
+	ev_io           wio;         /* armed while the output says EAGAIN */
+	ev_timer        retry;       /* armed after a write error */
+	int             failing;     /* last write failed; logged once */
+	sink_fail_cb   *fail;
+	void           *fail_arg;
+	struct ratelimit rl;
+};
+
+static void sink_on_writable(struct ev_loop *loop, ev_io *w, int revents);
+static void sink_on_retry(struct ev_loop *loop, ev_timer *w, int revents);
+
+static int
+open_output(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+struct sink *
+sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb *fail,
+	 void *fail_arg, char *err, size_t errlen)
+{
+	struct sink *s = calloc(1, sizeof(*s));
+	struct pool_stats ps;
+	struct stat st;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pool_get_stats(pool, &ps);
+	s->loop = loop;
+	s->pool = pool;
+	s->slab_size = pool_slab_size(pool);
+	s->fail = fail;
+	s->fail_arg = fail_arg;
+	s->restore_flags = -1;
+	s->rl = (struct ratelimit)RATELIMIT_INIT(10.0, 1);
+	/* Enough for every arena slab plus generous overflow. */
+	s->qcap = ps.slabs + 65536 + 1;
+	s->q = calloc(s->qcap, sizeof(*s->q));
+	if (s->q == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(s);
+		return NULL;
+	}
+	if (strcmp(path, "-") == 0) {
+		s->fd = STDOUT_FILENO;
+		/* A pipe or socket reader may be slow: never block the loop on it.
+		 * A terminal or file keeps its blocking mode (shared with the shell). */
+		if (fstat(s->fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+			int fl = fcntl(s->fd, F_GETFL);
+			if (fl >= 0 && !(fl & O_NONBLOCK) && fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) == 0)
+				s->restore_flags = fl;
+		}
+	} else {
+		s->path = strdup(path);
+		s->fd = s->path ? open_output(path) : -1;
+		if (s->fd < 0) {
+			snprintf(err, errlen, "%s: cannot open for append: %s", path, strerror(errno));
+			free(s->path);
+			free(s->q);
+			free(s);
+			return NULL;
+		}
+	}
+	ev_io_init(&s->wio, sink_on_writable, s->fd, EV_WRITE);
+	ev_timer_init(&s->retry, sink_on_retry, 1.0, 0.0);
+	s->wio.data = s;
+	s->retry.data = s;
+	return s;
+}
+
+void
+sink_free(struct sink *s)
+{
+	if (s == NULL)
+		return;
+	ev_io_stop(s->loop, &s->wio);
+	ev_timer_stop(s->loop, &s->retry);
+	while (s->qlen > 0) {
+		pool_release(s->pool, s->q[s->qhead].slab);
+		s->qhead = (s->qhead + 1) % s->qcap;
+		s->qlen--;
+	}
+	if (s->cur != NULL)
+		pool_release(s->pool, s->cur);
+	if (s->restore_flags >= 0)
+		fcntl(s->fd, F_SETFL, s->restore_flags);
+	if (s->path != NULL)
+		close(s->fd);
+	free(s->path);
+	free(s->q);
+	free(s);
+}
+
+/* Moves the current slab to the queue; it is full as far as records go. */
+static void
+queue_cur(struct sink *s)
+{
+	struct qslab *e = &s->q[(s->qhead + s->qlen) % s->qcap];
+
+	e->slab = s->cur;
+	e->off = s->cur_off;
+	e->len = s->cur_len;
+	s->qlen++;
+	s->cur = NULL;
+	s->cur_off = s->cur_len = 0;
+}
+
+char *
+sink_reserve(struct sink *s, size_t need)
+{
+	if (s->cur != NULL && s->slab_size - s->cur_len >= need)
+		return (char *)s->cur + s->cur_len;
+	if (s->cur != NULL) {
+		if (s->cur_len == s->cur_off) {
+			/* Everything in it is written: start it over. */
+			s->cur_off = s->cur_len = 0;
+			return (char *)s->cur;
+		}
+		queue_cur(s);
+	}
+	s->cur = pool_checkout(s->pool, POOL_OUTPUT);
+	if (s->cur == NULL)
+		return NULL;
+	return (char *)s->cur;
+}
+
+void
+sink_commit(struct sink *s, size_t n, size_t records)
+{
+	s->cur_len += n;
+	STATS_ADD(records_out, records);
+}
+
+void
+sink_adopt(struct sink *s, void *slab)
+{
+	if (s->cur != NULL)
+		queue_cur(s);
+	s->cur = slab;
+	s->cur_off = s->cur_len = 0;
+}
+
+int
+sink_empty(const struct sink *s)
+{
+	return s->qlen == 0 && s->cur_len == s->cur_off;
+}
+
+size_t
+sink_pending(const struct sink *s)
+{
+	size_t n = s->cur_len - s->cur_off;
+
+	for (size_t i = 0; i < s->qlen; i++) {
+		const struct qslab *e = &s->q[(s->qhead + i) % s->qcap];
+		n += e->len - e->off;
+	}
+	return n;
+}
+
+/* Accounts n written bytes against the oldest data, releasing whole slabs. */
+static void
+advance(struct sink *s, size_t n)
+{
+	while (n > 0 && s->qlen > 0) {
+		struct qslab *e = &s->q[s->qhead];
+		size_t left = e->len - e->off;
+
+		if (n < left) {
+			e->off += n;
+			return;
+		}
+		n -= left;
+		uint8_t *slab = e->slab;
+		s->qhead = (s->qhead + 1) % s->qcap;
+		s->qlen--;
+		pool_release(s->pool, slab);
+	}
+	s->cur_off += n;
+	if (s->cur_off == s->cur_len)
+		s->cur_off = s->cur_len = 0;
+}
+
+#define SINK_IOV 64
+
+/* One writev of what is queued.  Returns bytes written, 0 when there was
+ * nothing, -1 with errno on error. */
+static ssize_t
+write_some(struct sink *s)
+{
+	struct iovec iov[SINK_IOV];
+	int n = 0;
+	ssize_t w;
+
+	for (size_t i = 0; i < s->qlen && n < SINK_IOV; i++) {
+		struct qslab *e = &s->q[(s->qhead + i) % s->qcap];
+		iov[n].iov_base = e->slab + e->off;
+		iov[n].iov_len = e->len - e->off;
+		n++;
+	}
+	if (n < SINK_IOV && s->cur_len > s->cur_off) {
+		iov[n].iov_base = s->cur + s->cur_off;
+		iov[n].iov_len = s->cur_len - s->cur_off;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	do
+		w = writev(s->fd, iov, n);
+	while (w < 0 && errno == EINTR);
+	if (w > 0) {
+		STATS_ADD(bytes_out, (uint64_t)w);
+		STATS_INC(output_writes);
+	}
+	return w;
+}
+
+static void
+handle_error(struct sink *s, int err)
+{
+	uint64_t suppressed;
+
+	STATS_INC(output_errors);
+	if (err == EPIPE) {
+		log_err("output: the reader went away (EPIPE); %zu bytes not written",
+			sink_pending(s));
+		if (s->fail != NULL)
+			s->fail(s->fail_arg);
+		return;
+	}
+	if (!s->failing || ratelimit_allow(&s->rl, ev_now(s->loop), &suppressed)) {
+		errno = err;
+		log_warn("output %s: write failed, keeping %zu bytes and retrying every second",
+			 s->path ? s->path : "stdout", sink_pending(s));
+	}
+	s->failing = 1;
+	ev_timer_stop(s->loop, &s->retry);
+	ev_timer_set(&s->retry, 1.0, 0.0);
+	ev_timer_start(s->loop, &s->retry);
+}
+
+void
+sink_flush(struct sink *s)
+{
+	if (ev_is_active(&s->wio) || ev_is_active(&s->retry))
+		return;  /* waiting for the output; its watcher calls back */
+	for (;;) {
+		ssize_t w = write_some(s);
+
+		if (w == 0)
+			return;
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				ev_io_start(s->loop, &s->wio);
+				return;
+			}
+			handle_error(s, errno);
+			return;
+		}
+		if (s->failing) {
+			log_info("output %s: writing again", s->path ? s->path : "stdout");
+			s->failing = 0;
+		}
+		advance(s, (size_t)w);
+	}
+}
+
+static void
+sink_on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sink *s = w->data;
+
+	(void)revents;
+	ev_io_stop(loop, w);
+	sink_flush(s);
+}
+
+static void
+sink_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sink *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	sink_flush(s);
+}
+
+int
+sink_reopen(struct sink *s)
+{
+	int fd;
+
+	if (s->path == NULL)
+		return 0;
+	/* Finish the old file first: whatever was committed before the HUP
+	 * belongs to it, and it ends on a line boundary. */
+	ev_io_stop(s->loop, &s->wio);
+	ev_timer_stop(s->loop, &s->retry);
+	while (!sink_empty(s)) {
+		ssize_t w = write_some(s);
+		if (w < 0) {
+			if (errno == EAGAIN) {
+				struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+				poll(&pfd, 1, 100);
+				continue;
+			}
+			break;  /* the new file gets the rest */
+		}
+		advance(s, (size_t)w);
+	}
+	fd = open_output(s->path);
+	if (fd < 0)
+		return -1;
+	close(s->fd);
+	s->fd = fd;
+	ev_io_set(&s->wio, fd, EV_WRITE);
+	STATS_INC(output_reopens);
+	if (!sink_empty(s))
+		sink_flush(s);
+	return 0;
+}

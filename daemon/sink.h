@@ -1,0 +1,63 @@
+/*
+ * sink: the record output (stdout or an append-mode file).
+ *
+ * Records are written into the current output slab (from the pool); full
+ * slabs queue here, in order, until written.  sink_flush() writes as much
+ * as the output takes, with writev, and releases each slab as soon as it is
+ * out, which is what wakes connections waiting for slabs.  Every slab holds
+ * whole lines only, so a file never shows half a line between two writes.
+ * A slow reader of stdout (EAGAIN) arms a write watcher; the queue then
+ * grows until the pool runs dry and reads pause: backpressure, not loss.
+ * A failing output (ENOSPC, EIO) keeps its data and retries each second.
+ */
+#ifndef INGESTD_SINK_H
+#define INGESTD_SINK_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool.h"
+
+struct sink;
+
+/* Called when the output is gone for good (EPIPE on stdout). */
+typedef void sink_fail_cb(void *arg);
+
+/*
+ * Opens path ("-": stdout).  The pool is borrowed for the sink's lifetime.
+ * Returns NULL with a message in err when the file cannot be opened.
+ */
+struct sink *sink_new(struct ev_loop *loop, struct pool *pool, const char *path,
+		      sink_fail_cb *fail, void *fail_arg, char *err, size_t errlen);
+/* Releases every slab the sink holds (unwritten data is dropped: flush first). */
+void sink_free(struct sink *s);
+
+/*
+ * Returns room for `need` bytes (need <= slab size) at the end of the
+ * output, or NULL when a new slab is needed and the pool has none: the
+ * caller then waits as a POOL_OUTPUT waiter and hands the granted slab to
+ * sink_adopt().  The room stays valid until the next sink call.
+ */
+char *sink_reserve(struct sink *s, size_t need);
+/* Marks n bytes of the reserved room as written: `records` whole lines. */
+void sink_commit(struct sink *s, size_t n, size_t records);
+/* Takes ownership of a slab granted by the pool for output. */
+void sink_adopt(struct sink *s, void *slab);
+
+/* Writes what is queued, as far as the output takes it now. */
+void sink_flush(struct sink *s);
+/* 1 when nothing is waiting to be written. */
+int sink_empty(const struct sink *s);
+/* Bytes queued and not yet written. */
+size_t sink_pending(const struct sink *s);
+
+/*
+ * Writes everything queued (waiting for the output if it must), then
+ * reopens the file by path, so a rotated file is left complete.  Returns
+ * 0, or -1 with errno when the new file cannot be opened (the old one is
+ * kept).  Does nothing for stdout.
+ */
+int sink_reopen(struct sink *s);
+
+#endif

@@ -1,0 +1,646 @@
+/*
+ * loadgen: load generator for ingestd's benchmark and tests.
+ *
+ * Opens N TCP connections to host:port and sends M deterministic packets on
+ * each (sensor24, legacy16 or TLV frames), from one thread with non-blocking
+ * sockets and one epoll loop.  When a connection has sent everything it
+ * shuts down its write side and waits for the peer to close (read returns
+ * 0); loadgen exits once every connection is closed, or after --wait
+ * seconds (a warning then, still exit 0).  A summary goes to stderr:
+ *   loadgen: packets=P bytes=B seconds=S pps=R send_seconds=S2 conns=N unclosed=U
+ * seconds runs from the first connect() to the last close by the peer (or the
+ * --wait timeout); pps = packets / seconds; send_seconds ends at the last
+ * byte written.
+ *
+ * Packets: connection i (0-based, plus --conn-base) sends seq = 0..M-1; the
+ * field values are a function of (conn, seq) given in loadgen_packets.h
+ * (shared with checker.c, which expects exactly those values):
+ *   sensor24: sensorId=conn, timestamp=seq, sensorType=seq&0xffff,
+ *             statusFlags=seq&0xff, temperature=(int8)seq,
+ *             humidity=(float)(seq%10000)*0.37f+0.01f,
+ *             pressure=(float)((seq+conn*7919)%30011)*0.0173f+950.0f
+ *   legacy16: signature=0xCAFE, deviceId=conn,
+ *             voltage=(float)((seq+conn)%5000)*0.001f+3.3f,
+ *             status=seq&0xff, checksum=(seq>>8)&0xff, uptime=seq
+ *   tlv:      type -t, length -s; the value is a sensor24 packet for type 1
+ *             (length must be 24), a legacy16 packet for type 2 (length 16),
+ *             else raw bytes: conn u32 BE, seq u64 BE, then byte k =
+ *             (uint8)(seq*131 + conn*31 + k*7 + (k>>8)).  --tlv-as overrides
+ *             the value kind for a daemon configured with other mappings.
+ * --latency (sensor24 values only) puts CLOCK_REALTIME in ms (with fraction)
+ * at generation time into timestamp instead of seq, for `checker --tail`.
+ *
+ * Exit: 0 ok, 1 runtime error (connect refused, reset, ...), 64 usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loadgen_packets.h"
+
+#define MAX_CONNS      100000u
+#define MAX_PER_CONN   4294967295ull       /* ids must fit the u32 fields */
+#define MAX_RATE       1000000000ull
+#define MAX_BATCH      (64u << 20)
+#define MIN_BATCH      64u
+#define DEFAULT_BATCH  (64u << 10)
+#define DEFAULT_WAIT   60.0
+#define TURN_BATCHES   4                   /* batches per conn per turn, unlimited rate */
+
+enum fmt { FMT_SENSOR24, FMT_LEGACY16, FMT_TLV };
+enum val { VAL_SENSOR24, VAL_LEGACY16, VAL_RAW };
+enum cstate { CS_CONNECTING, CS_SENDING, CS_DRAINING, CS_CLOSED };
+
+struct conn {
+	int       fd;
+	uint8_t   state;
+	uint8_t   queued;        /* in the ready queue */
+	uint32_t  idx;           /* 0-based, without conn-base */
+	uint64_t  next_seq;      /* next packet to generate */
+	uint8_t  *carry;         /* unsent tail of a partly written frame */
+	size_t    carry_len, carry_off;
+};
+
+static struct {
+	const char *host;
+	const char *port;
+	uint32_t    nconns;
+	uint64_t    per_conn;
+	enum fmt    fmt;
+	enum val    val;
+	int         val_forced;
+	unsigned    tlv_type;
+	size_t      tlv_size;
+	uint64_t    rate;
+	int         split;
+	uint64_t    seed;
+	size_t      batch;
+	int         latency;
+	uint64_t    conn_base;
+	double      wait;
+} opt = {
+	.host = "127.0.0.1", .port = NULL, .nconns = 1, .per_conn = 1000,
+	.fmt = FMT_SENSOR24, .tlv_type = 1, .tlv_size = 24, .seed = 1,
+	.batch = DEFAULT_BATCH, .wait = DEFAULT_WAIT,
+};
+
+static size_t    frame_size;           /* bytes per frame on the wire */
+static size_t    value_off;            /* 3 for TLV, else 0 */
+static uint8_t  *batch_buf;
+static size_t    batch_frames;
+static uint64_t  rng_state;
+static uint64_t  total_packets, total_bytes, taken_packets;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: loadgen -p PORT [options]\n"
+"Sends N x M deterministic packets to ingestd over N TCP connections.\n"
+"  -h HOST          host to connect to (default 127.0.0.1); -h alone: this help\n"
+"  -p PORT          port (required)\n"
+"  -c N             connections, 1..%u (default 1)\n"
+"  -n M             packets per connection, 0..%llu (default 1000)\n"
+"  -f FORMAT        sensor24 | legacy16 | tlv (default sensor24)\n"
+"  -t TYPE          TLV type 1..255 (default 1)\n"
+"  -s SIZE          TLV value size (default 24); type 1: 24 (sensor24 value),\n"
+"                   type 2: 16 (legacy16 value), others: 12..65535 (raw bytes)\n"
+"  --tlv-as KIND    value kind for the TLV type: sensor24 | legacy16 | raw\n"
+"                   (default: 1 -> sensor24, 2 -> legacy16, else raw)\n"
+"  -r RATE          total packets/s over all connections, 0 = unlimited (default 0)\n"
+"  -b BYTES         batch size per write, %u..%u (default %u)\n"
+"  --split          cut each batch into random-length writes so frames straddle\n"
+"                   writes (sets TCP_NODELAY)\n"
+"  --seed S         seed for --split (default 1)\n"
+"  --latency        timestamp = CLOCK_REALTIME ms at send time (sensor24 values)\n"
+"  --conn-base K    add K to the connection index in sensorId/deviceId (default 0)\n"
+"  --wait SEC       after sending, wait at most SEC for the peer to close\n"
+"                   (default %.0f; on timeout: warning, exit 0)\n"
+"  --help           this help\n"
+"Summary on stderr: loadgen: packets= bytes= seconds= pps= send_seconds= conns= unclosed=\n"
+"Exit: 0 ok, 1 runtime error, 64 usage.\n",
+		MAX_CONNS, (unsigned long long)MAX_PER_CONN, MIN_BATCH, MAX_BATCH, DEFAULT_BATCH,
+		DEFAULT_WAIT);
+}
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("loadgen: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (loadgen --help for usage)\n", stderr);
+	exit(64);
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("loadgen: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static uint64_t parse_u64(const char *s, uint64_t min, uint64_t max, const char *what)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		usage_error("%s: not a number: '%s'", what, s);
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		usage_error("%s: not a number: '%s'", what, s);
+	if (v < min || v > max)
+		usage_error("%s: %llu out of range %llu..%llu", what, v,
+			    (unsigned long long)min, (unsigned long long)max);
+	return v;
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static uint64_t rng_next(void)
+{
+	/* xorshift64* */
+	uint64_t x = rng_state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng_state = x;
+	return x * 2685821657736338717ull;
+}
+
+/* Length of the next write when cutting `rem` bytes at random points. */
+static size_t split_len(size_t rem)
+{
+	uint64_t r = rng_next();
+	size_t cap = (r & 1) ? (rem < 64 ? rem : 64) : rem;
+	return 1 + (size_t)((r >> 1) % cap);
+}
+
+/* One frame of connection idx, sequence seq, at out (frame_size bytes). */
+static void gen_frame(uint32_t idx, uint64_t seq, double rt_ms, uint8_t *out)
+{
+	uint64_t conn = opt.conn_base + idx;
+	uint8_t *v = out + value_off;
+
+	if (opt.fmt == FMT_TLV) {
+		out[0] = (uint8_t)opt.tlv_type;
+		out[1] = (uint8_t)(opt.tlv_size >> 8);
+		out[2] = (uint8_t)(opt.tlv_size & 0xff);
+	}
+	switch (opt.val) {
+	case VAL_SENSOR24: {
+		struct lg_sensor24 p;
+		lg_sensor24_derive(conn, seq, &p);
+		if (opt.latency)
+			p.timestamp = rt_ms;
+		lg_sensor24_encode(&p, v);
+		break;
+	}
+	case VAL_LEGACY16: {
+		struct lg_legacy16 p;
+		lg_legacy16_derive(conn, seq, &p);
+		lg_legacy16_encode(&p, v);
+		break;
+	}
+	case VAL_RAW:
+		lg_raw_fill(conn, seq, v, opt.tlv_size);
+		break;
+	}
+}
+
+static void parse_args(int argc, char **argv)
+{
+	enum { O_SPLIT = 256, O_SEED, O_LATENCY, O_BASE, O_WAIT, O_TLVAS, O_HELP };
+	static const struct option lopts[] = {
+		{ "split", no_argument, NULL, O_SPLIT },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "latency", no_argument, NULL, O_LATENCY },
+		{ "conn-base", required_argument, NULL, O_BASE },
+		{ "wait", required_argument, NULL, O_WAIT },
+		{ "tlv-as", required_argument, NULL, O_TLVAS },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, size_given = 0;
+	char *end;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h:p:c:n:f:t:s:r:b:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': opt.host = optarg; break;
+		case 'p': parse_u64(optarg, 1, 65535, "-p"); opt.port = optarg; break;
+		case 'c': opt.nconns = (uint32_t)parse_u64(optarg, 1, MAX_CONNS, "-c"); break;
+		case 'n': opt.per_conn = parse_u64(optarg, 0, MAX_PER_CONN, "-n"); break;
+		case 'f':
+			if (!strcmp(optarg, "sensor24")) opt.fmt = FMT_SENSOR24;
+			else if (!strcmp(optarg, "legacy16")) opt.fmt = FMT_LEGACY16;
+			else if (!strcmp(optarg, "tlv")) opt.fmt = FMT_TLV;
+			else usage_error("-f: unknown format '%s' (sensor24, legacy16, tlv)", optarg);
+			break;
+		case 't': opt.tlv_type = (unsigned)parse_u64(optarg, 1, 255, "-t"); break;
+		case 's': opt.tlv_size = (size_t)parse_u64(optarg, 0, 65535, "-s"); size_given = 1; break;
+		case 'r': opt.rate = parse_u64(optarg, 0, MAX_RATE, "-r"); break;
+		case 'b': opt.batch = (size_t)parse_u64(optarg, MIN_BATCH, MAX_BATCH, "-b"); break;
+		case O_SPLIT: opt.split = 1; break;
+		case O_SEED: opt.seed = parse_u64(optarg, 0, UINT64_MAX, "--seed"); break;
+		case O_LATENCY: opt.latency = 1; break;
+		case O_BASE: opt.conn_base = parse_u64(optarg, 0, UINT32_MAX, "--conn-base"); break;
+		case O_WAIT:
+			errno = 0;
+			opt.wait = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(opt.wait >= 0 && opt.wait <= 86400))
+				usage_error("--wait: want seconds 0..86400, got '%s'", optarg);
+			break;
+		case O_TLVAS:
+			opt.val_forced = 1;
+			if (!strcmp(optarg, "sensor24")) opt.val = VAL_SENSOR24;
+			else if (!strcmp(optarg, "legacy16")) opt.val = VAL_LEGACY16;
+			else if (!strcmp(optarg, "raw")) opt.val = VAL_RAW;
+			else usage_error("--tlv-as: unknown kind '%s' (sensor24, legacy16, raw)", optarg);
+			break;
+		case O_HELP: usage(stdout); exit(0);
+		case ':':
+			if (optopt == 'h') { usage(stdout); exit(0); }
+			usage_error("option %s needs an argument", argv[optind - 1]);
+		default:
+			if (optopt)
+				usage_error("unknown option -%c", optopt);
+			usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!opt.port)
+		usage_error("-p PORT is required");
+
+	switch (opt.fmt) {
+	case FMT_SENSOR24:
+		opt.val = VAL_SENSOR24; frame_size = LG_SENSOR24_SIZE; value_off = 0;
+		if (opt.val_forced) usage_error("--tlv-as needs -f tlv");
+		break;
+	case FMT_LEGACY16:
+		opt.val = VAL_LEGACY16; frame_size = LG_LEGACY16_SIZE; value_off = 0;
+		if (opt.val_forced) usage_error("--tlv-as needs -f tlv");
+		break;
+	case FMT_TLV:
+		if (!opt.val_forced)
+			opt.val = opt.tlv_type == 1 ? VAL_SENSOR24 : opt.tlv_type == 2 ? VAL_LEGACY16 : VAL_RAW;
+		if (opt.val == VAL_LEGACY16 && !size_given)
+			opt.tlv_size = LG_LEGACY16_SIZE;
+		if (opt.val == VAL_SENSOR24 && opt.tlv_size != LG_SENSOR24_SIZE)
+			usage_error("-s: a sensor24 value (TLV type %u) must be 24 bytes, not %zu",
+				    opt.tlv_type, opt.tlv_size);
+		if (opt.val == VAL_LEGACY16 && opt.tlv_size != LG_LEGACY16_SIZE)
+			usage_error("-s: a legacy16 value (TLV type %u) must be 16 bytes, not %zu",
+				    opt.tlv_type, opt.tlv_size);
+		if (opt.val == VAL_RAW && opt.tlv_size < LG_RAW_ID_SIZE)
+			usage_error("-s: a raw value must be at least %d bytes (it carries conn and seq)",
+				    LG_RAW_ID_SIZE);
+		frame_size = 3 + opt.tlv_size;
+		value_off = 3;
+		break;
+	}
+	if (opt.latency && opt.val != VAL_SENSOR24)
+		usage_error("--latency needs sensor24 values (-f sensor24, or -f tlv -t 1)");
+	if (opt.conn_base + opt.nconns - 1 > (opt.val == VAL_LEGACY16 ? (uint64_t)INT32_MAX : UINT32_MAX))
+		usage_error("--conn-base %llu + -c %u overflows the id field",
+			    (unsigned long long)opt.conn_base, opt.nconns);
+}
+
+static void raise_nofile(uint32_t need)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t want = (rlim_t)need + 64;
+	if (rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max < want)
+		rl.rlim_max = want;          /* works as root */
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		die("cannot raise the open-file limit to %llu for %u connections: %s",
+		    (unsigned long long)want, need, strerror(errno));
+}
+
+/* Ready queue: connections that can write (no EAGAIN seen since last event). */
+static uint32_t *rq;
+static uint32_t  rq_head, rq_len, rq_cap;
+
+static void rq_push(struct conn *conns, uint32_t i)
+{
+	if (conns[i].queued)
+		return;
+	conns[i].queued = 1;
+	rq[(rq_head + rq_len) % rq_cap] = i;
+	rq_len++;
+}
+
+static uint32_t rq_pop(struct conn *conns)
+{
+	uint32_t i = rq[rq_head];
+	rq_head = (rq_head + 1) % rq_cap;
+	rq_len--;
+	conns[i].queued = 0;
+	return i;
+}
+
+enum turn { T_YIELD, T_BLOCKED, T_DONE };
+
+static uint64_t packets_finished(const struct conn *c)
+{
+	return c->next_seq - (c->carry_off < c->carry_len ? 1 : 0);
+}
+
+static void conn_error(const struct conn *c, const char *what, int err) __attribute__((noreturn));
+static void conn_error(const struct conn *c, const char *what, int err)
+{
+	die("connection %u (id %llu) to %s:%s: %s: %s (after %llu of %llu packets)",
+	    c->idx, (unsigned long long)(opt.conn_base + c->idx), opt.host, opt.port, what,
+	    strerror(err), (unsigned long long)packets_finished(c),
+	    (unsigned long long)opt.per_conn);
+}
+
+/* Writes len bytes at p; returns bytes written before EAGAIN (maybe 0). */
+static size_t write_some(struct conn *c, const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		size_t want = opt.split ? split_len(len - off) : len - off;
+		ssize_t n = send(c->fd, p + off, want, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			conn_error(c, "write", errno);
+		}
+		off += (size_t)n;
+	}
+	return off;
+}
+
+/* Sends up to quota new packets on c. */
+static enum turn conn_turn(struct conn *c, uint64_t quota)
+{
+	while (1) {
+		if (c->carry_off < c->carry_len) {
+			size_t n = write_some(c, c->carry + c->carry_off, c->carry_len - c->carry_off);
+			c->carry_off += n;
+			total_bytes += n;
+			if (c->carry_off < c->carry_len)
+				return T_BLOCKED;
+			total_packets++;
+			free(c->carry);
+			c->carry = NULL;
+			c->carry_len = c->carry_off = 0;
+		}
+		if (c->next_seq >= opt.per_conn) {
+			if (shutdown(c->fd, SHUT_WR) != 0)
+				conn_error(c, "shutdown", errno);
+			c->state = CS_DRAINING;
+			return T_DONE;
+		}
+		if (quota == 0)
+			return T_YIELD;
+
+		uint64_t k = opt.per_conn - c->next_seq;
+		if (k > batch_frames) k = batch_frames;
+		if (k > quota) k = quota;
+		double rt = opt.latency ? now_real_ms() : 0.0;
+		for (uint64_t j = 0; j < k; j++)
+			gen_frame(c->idx, c->next_seq + j, rt, batch_buf + j * frame_size);
+
+		size_t len = (size_t)k * frame_size;
+		size_t n = write_some(c, batch_buf, len);
+		size_t full = n / frame_size, part = n % frame_size;
+		total_bytes += n;
+		total_packets += full;
+		c->next_seq += full;
+		quota -= full;
+		if (part) {
+			c->carry_len = frame_size - part;
+			c->carry_off = 0;
+			c->carry = malloc(c->carry_len);
+			if (!c->carry)
+				die("out of memory");
+			memcpy(c->carry, batch_buf + full * frame_size + part, c->carry_len);
+			c->next_seq++;
+			quota--;
+		}
+		taken_packets += full + (part ? 1 : 0);
+		if (n < len)
+			return T_BLOCKED;
+	}
+}
+
+/* Reads and discards; returns 1 when the peer closed. */
+static int conn_read(struct conn *c)
+{
+	static uint8_t sink[65536];
+	while (1) {
+		ssize_t n = read(c->fd, sink, sizeof sink);
+		if (n > 0)
+			continue;
+		if (n == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		conn_error(c, "read", errno);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	rng_state = opt.seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+	if (!rng_state)
+		rng_state = 1;
+
+	batch_frames = opt.batch / frame_size;
+	if (batch_frames == 0)
+		batch_frames = 1;
+	batch_buf = malloc(batch_frames * frame_size);
+	struct conn *conns = calloc(opt.nconns, sizeof *conns);
+	rq_cap = opt.nconns;
+	rq = malloc(rq_cap * sizeof *rq);
+	if (!batch_buf || !conns || !rq)
+		die("out of memory");
+	raise_nofile(opt.nconns);
+
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV }, *ai;
+	int gai = getaddrinfo(opt.host, opt.port, &hints, &ai);
+	if (gai != 0)
+		die("cannot resolve %s: %s", opt.host, gai_strerror(gai));
+
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		die("epoll_create1: %s", strerror(errno));
+
+	double t0 = now_mono();
+	for (uint32_t i = 0; i < opt.nconns; i++) {
+		struct conn *c = &conns[i];
+		c->idx = i;
+		c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd < 0)
+			die("socket: %s", strerror(errno));
+		if (opt.split) {
+			int one = 1;
+			setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		}
+		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)
+			conn_error(c, "connect", errno);
+		c->state = CS_CONNECTING;
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+					  .data.u32 = i };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+			die("epoll_ctl: %s", strerror(errno));
+	}
+	freeaddrinfo(ai);
+
+	uint32_t open_conns = opt.nconns, sending = opt.nconns;
+	double t_sent = 0, deadline = 0;
+	struct epoll_event evs[1024];
+	uint64_t turn_quota = batch_frames * TURN_BATCHES;
+
+	while (open_conns > 0) {
+		double now = now_mono();
+		int timeout = -1;
+		uint64_t avail = UINT64_MAX;
+
+		if (opt.rate) {
+			double allowed = floor((now - t0) * (double)opt.rate);
+			avail = allowed > (double)taken_packets ? (uint64_t)(allowed - (double)taken_packets) : 0;
+		}
+		if (rq_len > 0) {
+			if (avail > 0) {
+				timeout = 0;
+			} else {
+				double next = (double)(taken_packets + 1) / (double)opt.rate;
+				double ms = (next - (now - t0)) * 1000.0;
+				timeout = ms < 1 ? 1 : (int)ceil(ms);
+			}
+		}
+		if (sending == 0) {
+			if (deadline == 0)
+				deadline = now + opt.wait;
+			double ms = (deadline - now) * 1000.0;
+			if (ms <= 0)
+				break;
+			if (timeout < 0 || timeout > ms)
+				timeout = (int)ceil(ms);
+		}
+
+		int n = epoll_wait(ep, evs, (int)(sizeof evs / sizeof evs[0]), timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (int e = 0; e < n; e++) {
+			struct conn *c = &conns[evs[e].data.u32];
+			uint32_t what = evs[e].events;
+			if (c->state == CS_CLOSED)
+				continue;
+			if (c->state == CS_CONNECTING) {
+				int err = 0;
+				socklen_t el = sizeof err;
+				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+				if (err)
+					conn_error(c, "connect", err);
+				if (!(what & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+					continue;
+				c->state = CS_SENDING;
+			}
+			if (what & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+				if (conn_read(c)) {
+					if (c->state != CS_DRAINING) {
+						die("connection %u (id %llu): closed by the peer after %llu of %llu packets",
+						    c->idx, (unsigned long long)(opt.conn_base + c->idx),
+						    (unsigned long long)packets_finished(c),
+						    (unsigned long long)opt.per_conn);
+					}
+					close(c->fd);
+					c->state = CS_CLOSED;
+					open_conns--;
+					continue;
+				}
+			}
+			if ((what & EPOLLOUT) && c->state == CS_SENDING)
+				rq_push(conns, c->idx);
+		}
+
+		/* One round over the ready queue. */
+		uint32_t round = rq_len;
+		for (uint32_t r = 0; r < round; r++) {
+			uint64_t quota = turn_quota;
+			if (opt.rate) {
+				double allowed = floor((now_mono() - t0) * (double)opt.rate);
+				avail = allowed > (double)taken_packets ? (uint64_t)(allowed - (double)taken_packets) : 0;
+				if (avail == 0)
+					break;
+				uint64_t share = (avail + rq_len - 1) / rq_len;
+				if (share < quota)
+					quota = share;
+			}
+			uint32_t i = rq_pop(conns);
+			struct conn *c = &conns[i];
+			enum turn t = conn_turn(c, quota);
+			if (t == T_YIELD)
+				rq_push(conns, i);
+			else if (t == T_DONE && --sending == 0)
+				t_sent = now_mono();
+		}
+	}
+	double t_end = now_mono();
+	if (t_sent == 0)
+		t_sent = t_end;
+
+	if (open_conns > 0)
+		fprintf(stderr, "loadgen: warning: %u of %u connections not closed by the peer %.1f s after sending\n",
+			open_conns, opt.nconns, opt.wait);
+	double secs = t_end - t0;
+	fprintf(stderr,
+		"loadgen: packets=%llu bytes=%llu seconds=%.3f pps=%.0f send_seconds=%.3f conns=%u unclosed=%u\n",
+		(unsigned long long)total_packets, (unsigned long long)total_bytes, secs,
+		secs > 0 ? (double)total_packets / secs : 0.0, t_sent - t0, opt.nconns, open_conns);
+	return 0;
+}
