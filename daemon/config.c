@@ -55,7 +55,7 @@ enum key {
 	KEY_SLAB_SIZE, KEY_SLABS, KEY_OVERFLOW, KEY_RESERVE, KEY_MAX_WAITERS, KEY_WAITERS_LOW,
 	KEY_MAX_CONNECTIONS, KEY_IDLE_TIMEOUT,
 	KEY_LEVEL, KEY_STATS_INTERVAL,
-	KEY_ADDRESS, KEY_PORT, KEY_FRAMING, KEY_SCHEMA, KEY_MAX_FRAME,
+	KEY_ADDRESS, KEY_PORT, KEY_FRAMING, KEY_SCHEMA, KEY_MAX_FRAME, KEY_RECV_BUFFER,
 	NKEYS
 };
 
@@ -84,6 +84,7 @@ static const struct keydef {
 	[KEY_FRAMING]         = { SEC_LISTENER, "framing",         0, 0 },
 	[KEY_SCHEMA]          = { SEC_LISTENER, "schema",          0, 0 },
 	[KEY_MAX_FRAME]       = { SEC_LISTENER, "max_frame",       0, TLV_MAX_VALUE },
+	[KEY_RECV_BUFFER]     = { SEC_LISTENER, "recv_buffer",     0, 67108864 },
 };
 
 /* Binary form of a listener's address, to catch "::1" vs "0::1" clashes. */
@@ -373,6 +374,11 @@ set_key(struct parse *p, enum key k, const char *v)
 			return -1;
 		l->framer.max_value = (size_t)n;
 		return 0;
+	case KEY_RECV_BUFFER:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		l->recv_buffer = (size_t)n;
+		return 0;
 	case KEY_SLAB_SIZE: case KEY_SLABS: case KEY_OVERFLOW: case KEY_RESERVE:
 	case KEY_MAX_WAITERS: case KEY_WAITERS_LOW: case KEY_MAX_CONNECTIONS:
 		if (get_uint(p, k, v, &n) < 0)
@@ -426,7 +432,7 @@ known_keys(enum section sec)
 	case SEC_POOL:     return "slab_size, slabs, overflow, reserve, max_waiters, waiters_low";
 	case SEC_LIMITS:   return "max_connections, idle_timeout";
 	case SEC_LOG:      return "level, stats_interval";
-	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame";
+	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame, recv_buffer";
 	default:           return "";
 	}
 }

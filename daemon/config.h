@@ -27,6 +27,7 @@ struct listener_conf {
 	struct framer_conf   framer;
 	const struct schema *schema;                 /* fixed: the schema */
 	const struct schema *tlv_map[256];           /* tlv: type -> schema, NULL = raw */
+	size_t               recv_buffer;            /* SO_RCVBUF bytes; 0 = kernel's */
 	int                  line;                   /* line of the section header */
 };
 

@@ -45,6 +45,7 @@ struct conn {
 	uint8_t             wait;        /* enum wait_state */
 	uint8_t             draining;
 	uint8_t             retained;    /* slab kept for a large partial frame */
+	uint8_t             closing;
 	uint8_t             peer_len;
 	char                peer[72];    /* `,"_peer":"ADDR:PORT"` */
 	struct framer       framer;
@@ -92,7 +93,7 @@ conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen)
 static void
 conn_update_io(struct conn *c)
 {
-	int want = c->wait == WAIT_NONE && c->granted == NULL &&
+	int want = !c->closing && c->wait == WAIT_NONE && c->granted == NULL &&
 		   (!c->ctx->paused || c->draining);
 
 	if (want && !ev_is_active(&c->io))
@@ -111,6 +112,7 @@ release_slab(struct conn *c)
 		c->retained = 0;
 	}
 	pool_release(c->ctx->pool, c->slab);
+	c->ctx->read_slabs--;
 	c->slab = NULL;
 	c->pos = c->len = 0;
 }
@@ -120,7 +122,17 @@ conn_close(struct conn *c)
 {
 	struct conn_ctx *ctx = c->ctx;
 
+	/* Out of the list first: releasing slabs below can end a pause, and the
+	 * pressure callback then restarts every listed connection's watcher. */
+	c->closing = 1;
 	ev_io_stop(ctx->loop, &c->io);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		ctx->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	ctx->nconns--;
 	pool_cancel(ctx->pool, &c->waiter);
 	release_slab(c);
 	if (c->granted != NULL) {
@@ -132,13 +144,6 @@ conn_close(struct conn *c)
 		c->granted = NULL;
 	}
 	close(c->io.fd);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		ctx->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	ctx->nconns--;
 	STATS_INC(conn_closed);
 	free(c);
 }
@@ -349,6 +354,7 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 		/* A read slab: fall through and read into it. */
 		c->wait = WAIT_NONE;
 		c->slab = slab;
+		ctx->read_slabs++;
 		c->pos = 0;
 		c->len = (uint32_t)framer_restore(&c->framer, slab);
 	} else if (c->wait != WAIT_NONE) {
@@ -365,6 +371,7 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 			pool_wait(ctx->pool, &c->waiter, POOL_READ);
 			return;
 		}
+		ctx->read_slabs++;
 		c->pos = 0;
 		c->len = (uint32_t)framer_restore(&c->framer, c->slab);
 	}

@@ -48,6 +48,7 @@ struct conn_ctx {
 	ev_tstamp        paused_since;
 	double           paused_total;   /* seconds */
 	uint64_t         retained_bytes; /* in partial frames kept in slabs */
+	size_t           read_slabs;     /* slabs held by connections */
 	char             rx[48];         /* `,"_rx_ms":N` for rx_at */
 	size_t           rx_len;
 	ev_tstamp        rx_at;

@@ -121,6 +121,14 @@ listener_open(struct listener *l, const struct listener_conf *conf, struct conn_
 	if (l->fd < 0)
 		goto sys_err;
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Set on the listening socket so accepted ones inherit it before the
+	 * handshake (the window is negotiated then).  It bounds what the kernel
+	 * queues per connection while reads are paused. */
+	if (conf->recv_buffer > 0) {
+		int rb = (int)conf->recv_buffer;
+		if (setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb)) < 0)
+			goto sys_err;
+	}
 	if (ss.ss_family == AF_INET6)
 		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(l->fd, (struct sockaddr *)&ss, sl) < 0 || listen(l->fd, SOMAXCONN) < 0)

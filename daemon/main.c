@@ -119,10 +119,11 @@ log_stats(const char *why)
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
 	double paused = ctx.paused_total + (ctx.paused ? ev_now(ctx.loop) - ctx.paused_since : 0);
-	log_info("stats (%s): conns=%zu slabs_in_use=%zu/%zu slabs_peak=%zu overflow_in_use=%zu "
-		 "waiters=%zu waiters_peak=%zu paused=%d paused_seconds=%.3f retained_bytes=%llu "
+	log_info("stats (%s): conns=%zu slabs_in_use=%zu/%zu slabs_peak=%zu read_slabs=%zu "
+		 "overflow_in_use=%zu waiters=%zu waiters_peak=%zu paused=%d paused_seconds=%.3f retained_bytes=%llu "
 		 "output_pending=%zu%s",
-		 why, ctx.nconns, ps.in_use, ps.slabs, ps.peak, ps.overflow_in_use, ps.waiters,
+		 why, ctx.nconns, ps.in_use, ps.slabs, ps.peak, ctx.read_slabs, ps.overflow_in_use,
+		 ps.waiters,
 		 ps.waiters_peak, ctx.paused, paused, (unsigned long long)ctx.retained_bytes,
 		 sink_pending(ctx.sink), line);
 }

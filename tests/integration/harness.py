@@ -20,6 +20,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("INGESTD", os.path.join(ROOT, "build", "san", "ingestd"))
+# Memory figures are taken from the optimised build: the sanitizers' shadow
+# memory and quarantine would swamp what is being measured.
+RELEASE_BINARY = os.path.join(ROOT, "build", "ingestd")
 
 SENSOR24_SAMPLE = bytes.fromhex("000001a4427856aa0c80000000010519424800 0042c86666".replace(" ", ""))
 SENSOR24_RECORD = ('{"sensorId":420,"timestamp":1672531200000,"sensorType":1,"statusFlags":5,'
@@ -65,7 +68,7 @@ class Daemon:
     """One ingestd process.  Use as a context manager."""
 
     def __init__(self, listeners=DEFAULT_LISTENERS, output="file", metadata=False,
-                 extra="", pool="", stdout=None, env=None, args=None):
+                 extra="", pool="", stdout=None, env=None, args=None, binary=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="ingestd-test-")
         self.dir = self.tmp.name
         self.out_path = os.path.join(self.dir, "out.jsonl") if output == "file" else None
@@ -85,6 +88,7 @@ class Daemon:
         self.stdout = stdout
         self.env = env
         self.args = args or []
+        self.binary = binary or BINARY
 
     def __enter__(self):
         self.start()
@@ -96,7 +100,7 @@ class Daemon:
 
     def start(self, timeout=20):
         self.proc = subprocess.Popen(
-            [BINARY, "-c", self.config_path] + self.args,
+            [self.binary, "-c", self.config_path] + self.args,
             stdout=self.stdout if self.stdout is not None else subprocess.DEVNULL,
             stderr=subprocess.PIPE, env=self.env)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
@@ -138,8 +142,10 @@ class Daemon:
                                          (pattern, "\n".join(self.stderr_lines[-30:])))
                 self._stderr_cv.wait(left)
 
-    def connect(self, listener="sensors", family=socket.AF_INET, host="127.0.0.1"):
+    def connect(self, listener="sensors", family=socket.AF_INET, host="127.0.0.1", sndbuf=0):
         s = socket.socket(family, socket.SOCK_STREAM)
+        if sndbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         s.settimeout(30)
         s.connect((host, self.ports[listener]))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -178,6 +184,20 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise AssertionError("daemon exited with %s" % self.proc.returncode)
             time.sleep(0.005)  # polling a file the daemon appends to; no event exists
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def stats(self):
+        """Asks for a stats line (SIGUSR1) and returns its fields as a dict."""
+        start = len(self.stderr_lines)
+        self.proc.send_signal(signal.SIGUSR1)
+        line = self.wait_log(r"stats \(SIGUSR1\)", start=start)
+        return {k: v for k, v in re.findall(r"(\w+)=([\d./]+)", line)}
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         self.proc.send_signal(sig)
