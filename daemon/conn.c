@@ -9,7 +9,7 @@
  *                unparsed bytes stay in the read slab, in order.
  *   granted      the pool handed a slab over; an EV_READ event is fed so
  *                the connection picks it up from the loop, never from
- *                inside pool_release().
+ *                inside pool_give_back().
  *   draining     shutdown: read until the socket is empty, then close.
  * Closing stops the watcher, leaves the pool queue, releases any slab and
  * frees the struct in one step; nothing touches the conn afterwards.
@@ -93,8 +93,11 @@ conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen)
 static void
 conn_update_io(struct conn *c)
 {
+	/* A connection that already holds a read slab (a large partial frame)
+	 * keeps reading while paused: it needs no new slab, and finishing its
+	 * frame is what lets it give the slab back. */
 	int want = !c->closing && c->wait == WAIT_NONE && c->granted == NULL &&
-		   (!c->ctx->paused || c->draining);
+		   (!c->ctx->paused || c->draining || c->slab != NULL);
 
 	if (want && !ev_is_active(&c->io))
 		ev_io_start(c->ctx->loop, &c->io);
@@ -111,7 +114,7 @@ release_slab(struct conn *c)
 		c->ctx->retained_bytes -= c->len - c->pos;
 		c->retained = 0;
 	}
-	pool_release(c->ctx->pool, c->slab);
+	pool_give_back(c->ctx->pool, c->slab);
 	c->ctx->read_slabs--;
 	c->slab = NULL;
 	c->pos = c->len = 0;
@@ -140,7 +143,7 @@ conn_close(struct conn *c)
 		if (c->wait == WAIT_OUTPUT)
 			sink_adopt(ctx->sink, c->granted);
 		else
-			pool_release(ctx->pool, c->granted);
+			pool_give_back(ctx->pool, c->granted);
 		c->granted = NULL;
 	}
 	close(c->io.fd);
@@ -169,7 +172,7 @@ conn_on_grant(struct pool_waiter *w, void *slab)
 	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, waiter));
 
 	c->granted = slab;
-	/* Picked up from the loop, not from inside pool_release(). */
+	/* Picked up from the loop, not from inside pool_give_back(). */
 	ev_feed_event(c->ctx->loop, &c->io, EV_READ);
 }
 
@@ -402,6 +405,7 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 	settle_slab(c);
 	if (r == -1 && c->draining)
 		goto close;  /* shutdown: the socket is empty */
+	conn_update_io(c);  /* after a grant the watcher is still stopped */
 	if (c->draining)
 		ev_feed_event(ctx->loop, &c->io, EV_READ);
 	return;

@@ -29,59 +29,103 @@ static const char pairs[201] =
 	"6061626364656667686970717273747576777879"
 	"8081828384858687888990919293949596979899";
 
-/*
- * Digits are produced least significant first, so they are written
- * backwards ending at p; the return value is where they start.
- */
-static char *
-put_u32_rev(char *p, uint32_t v)
-{
-	while (v >= 100) {
-		uint32_t r = v % 100;
+static const uint64_t pow10_u64[20] = {
+	1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u,
+	100000000u, 1000000000u, 10000000000u, 100000000000u, 1000000000000u,
+	10000000000000u, 100000000000000u, 1000000000000000u,
+	10000000000000000u, 100000000000000000u, 1000000000000000000u,
+	10000000000000000000u,
+};
 
-		v /= 100;
-		p -= 2;
-		memcpy(p, pairs + 2 * r, 2);
-	}
-	if (v >= 10) {
-		p -= 2;
-		memcpy(p, pairs + 2 * v, 2);
-	} else {
-		*--p = (char)('0' + v);
-	}
-	return p;
+/*
+ * Knowing the length up front lets every digit be stored once, straight
+ * into its final place.  bits * 1233 / 4096 is log10(2^bits) rounded down
+ * (1233/4096 ~ log10 2), off by at most one, which the table settles.
+ */
+static int
+count_digits(uint64_t v)
+{
+	v |= 1;   /* clz(0) is undefined; 0 and 1 both have one digit */
+
+	int t = ((64 - __builtin_clzll(v)) * 1233) >> 12;
+
+	return t + (v >= pow10_u64[t]);
 }
 
-static char *
-put_u64_rev(char *p, uint64_t v)
+/* Exactly 8 digits of v < 10^8. */
+static void
+put8(char *p, uint32_t v)
 {
-	/*
-	 * Peel eight digits at a time with one 64-bit division so the inner
-	 * pair loop runs on 32-bit values, which divide much more cheaply.
-	 */
-	while (v > UINT32_MAX) {
-		uint32_t lo = (uint32_t)(v % 100000000u);
+	uint32_t hi = v / 10000, lo = v % 10000;
 
-		v /= 100000000u;
-		for (int i = 0; i < 4; i++) {
-			p -= 2;
-			memcpy(p, pairs + 2 * (lo % 100), 2);
-			lo /= 100;
-		}
+	memcpy(p, pairs + 2 * (hi / 100), 2);
+	memcpy(p + 2, pairs + 2 * (hi % 100), 2);
+	memcpy(p + 4, pairs + 2 * (lo / 100), 2);
+	memcpy(p + 6, pairs + 2 * (lo % 100), 2);
+}
+
+/*
+ * Writes exactly k digits of v < 10^k at p, zero-padded on the left (a
+ * fraction's leading zeros need that).  Eight digits are peeled per 64-bit
+ * division so the pair loop runs on 32-bit values, which divide cheaper.
+ */
+static void
+put_digits(char *p, uint64_t v, int k)
+{
+	char *e = p + k;
+
+	while (e - p > 8) {
+		uint64_t q = v / 100000000u;
+
+		put8(e - 8, (uint32_t)(v - q * 100000000u));
+		v = q;
+		e -= 8;
 	}
-	return put_u32_rev(p, (uint32_t)v);
+
+	uint32_t w = (uint32_t)v;
+
+	while (e - p >= 2) {
+		e -= 2;
+		memcpy(e, pairs + 2 * (w % 100), 2);
+		w /= 100;
+	}
+	if (e > p)
+		*p = (char)('0' + w);
+}
+
+/*
+ * Fills n <= 32 bytes with c using overlapping fixed-size stores, which
+ * the compiler inlines; a memset call costs more than the few bytes.
+ */
+static void
+fill_short(char *p, char c, size_t n)
+{
+	char z[16];
+
+	memset(z, c, sizeof z);
+	if (n >= 16) {
+		memcpy(p, z, 16);
+		memcpy(p + n - 16, z, 16);
+	} else if (n >= 8) {
+		memcpy(p, z, 8);
+		memcpy(p + n - 8, z, 8);
+	} else if (n >= 4) {
+		memcpy(p, z, 4);
+		memcpy(p + n - 4, z, 4);
+	} else if (n > 0) {
+		p[0] = c;
+		p[n / 2] = c;
+		p[n - 1] = c;
+	}
 }
 
 size_t
 jsnum_u64(uint64_t v, char *out)
 {
-	char buf[20];   /* UINT64_MAX has 20 digits */
-	char *end = buf + sizeof buf;
-	char *s = put_u64_rev(end, v);
-	size_t len = (size_t)(end - s);
+	int k = count_digits(v);
 
-	memcpy(out, s, len);
-	return len;
+	put_digits(out, v, k);
+	return (size_t)k;
 }
 
 size_t
@@ -119,10 +163,10 @@ jsnum_double(double v, char *out)
 	}
 
 	/*
-	 * Integers below 2^53 are their own shortest form (any shorter
-	 * decimal would be at least 1 away, while their ulp is at most 1),
-	 * and counters and millisecond timestamps are a large share of what
-	 * we print, so skip Dragonbox for them.
+	 * Integers below 2^53 are their own shortest form: a shorter digit
+	 * string would sit at least 1 away, outside their rounding interval
+	 * (ulp <= 1).  Counters and millisecond timestamps are a large share
+	 * of what we print, so they skip Dragonbox.
 	 */
 	if (v < 0x1p53) {
 		uint64_t i = (uint64_t)v;
@@ -136,35 +180,38 @@ jsnum_double(double v, char *out)
 
 	jsnum_shortest(v, &digits, &exp10);
 
-	char buf[20];
-	char *end = buf + sizeof buf;
-	const char *d = put_u64_rev(end, digits);
-	int k = (int)(end - d);
+	int k = count_digits(digits);
 	/* ECMAScript's n: v == 0.d * 10^n. */
 	int n = exp10 + k;
 
 	if (k <= n && n <= 21) {
-		memcpy(p, d, (size_t)k);
-		memset(p + k, '0', (size_t)(n - k));
+		put_digits(p, digits, k);
+		fill_short(p + k, '0', (size_t)(n - k));
 		p += n;
 	} else if (0 < n && n <= 21) {
-		memcpy(p, d, (size_t)n);
+		/*
+		 * One division splits off the fraction so both halves go
+		 * straight to their places; moving digits after the fact
+		 * would re-read fresh narrow stores and stall.
+		 */
+		uint64_t scale = pow10_u64[k - n];
+		uint64_t ip = digits / scale;
+
+		put_digits(p, ip, n);
 		p[n] = '.';
-		memcpy(p + n + 1, d + n, (size_t)(k - n));
+		put_digits(p + n + 1, digits - ip * scale, k - n);
 		p += k + 1;
 	} else if (-6 < n && n <= 0) {
-		p[0] = '0';
+		fill_short(p, '0', (size_t)(2 - n));
 		p[1] = '.';
-		memset(p + 2, '0', (size_t)-n);
-		memcpy(p + 2 - n, d, (size_t)k);
+		put_digits(p + 2 - n, digits, k);
 		p += 2 - n + k;
 	} else {
-		*p++ = d[0];
-		if (k > 1) {
-			*p++ = '.';
-			memcpy(p, d + 1, (size_t)(k - 1));
-			p += k - 1;
-		}
+		/* Digits go one place right, then the first hops over the '.'. */
+		put_digits(p + 1, digits, k);
+		p[0] = p[1];
+		p[1] = '.';
+		p += k > 1 ? k + 1 : 1;
 		*p++ = 'e';
 
 		int x = n - 1;

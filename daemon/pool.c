@@ -188,6 +188,18 @@ pool_release(struct pool *p, void *slab)
 	}
 	for (size_t k = 0; k < p->overflow_out; k++) {
 		if (p->overflow[k] == slab) {
+			/* A waiter may have it as it is (the reserve guards the arena
+			 * only); it stays in the overflow table with its new owner. */
+			w = waitq_pop(&p->q[POOL_OUTPUT]);
+			if (w == NULL)
+				w = waitq_pop(&p->q[POOL_READ]);
+			if (w != NULL) {
+				p->st.waiters = waiters_total(p);
+				p->st.checkouts++;
+				check_resume(p);
+				w->grant(w, slab);
+				return 0;
+			}
 			/* Temporary slabs go back to malloc, never into the arena. */
 			p->overflow[k] = p->overflow[--p->overflow_out];
 			p->st.overflow_in_use = p->overflow_out;

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 struct pool_conf {
 	size_t slab_size;     /* bytes per slab */
@@ -88,6 +89,21 @@ void *pool_checkout(struct pool *p, enum pool_class cls);
  * released (counted; the pool is unchanged).
  */
 int pool_release(struct pool *p, void *slab);
+
+/*
+ * pool_release() for callers that own the slab by construction (the daemon
+ * itself): a refusal there is a bug, so test builds abort on it and the
+ * integration tests catch it; production counts it and carries on.
+ */
+static inline void
+pool_give_back(struct pool *p, void *slab)
+{
+	if (pool_release(p, slab) < 0) {
+#ifdef INGESTD_TESTING
+		abort();
+#endif
+	}
+}
 
 /* Queues w (borrowed until granted or cancelled) in class cls.  The caller
  * must have just seen pool_checkout() return NULL. */

@@ -122,12 +122,12 @@ sink_free(struct sink *s)
 	ev_io_stop(s->loop, &s->wio);
 	ev_timer_stop(s->loop, &s->retry);
 	while (s->qlen > 0) {
-		pool_release(s->pool, s->q[s->qhead].slab);
+		pool_give_back(s->pool, s->q[s->qhead].slab);
 		s->qhead = (s->qhead + 1) % s->qcap;
 		s->qlen--;
 	}
 	if (s->cur != NULL)
-		pool_release(s->pool, s->cur);
+		pool_give_back(s->pool, s->cur);
 	if (s->restore_flags >= 0)
 		fcntl(s->fd, F_SETFL, s->restore_flags);
 	if (s->path != NULL)
@@ -220,7 +220,7 @@ advance(struct sink *s, size_t n)
 		uint8_t *slab = e->slab;
 		s->qhead = (s->qhead + 1) % s->qcap;
 		s->qlen--;
-		pool_release(s->pool, slab);
+		pool_give_back(s->pool, slab);
 	}
 	s->cur_off += n;
 	if (s->cur_off == s->cur_len)

@@ -30,6 +30,16 @@
  * --latency (sensor24 values only) puts CLOCK_REALTIME in ms (with fraction)
  * at generation time into timestamp instead of seq, for `checker --tail`.
  *
+ * Sending: each turn a connection builds a batch of whole frames (-b bytes)
+ * and writes it until EAGAIN; --split cuts every write at a random length
+ * (half the time 1..64 bytes, else up to the rest of the batch; xorshift
+ * seeded by --seed) with TCP_NODELAY, so frames straddle writes.  Frames not
+ * written are built again later; the tail of a half-written frame is kept.
+ * -r spreads a token bucket of RATE packets/s over the connections that can
+ * write.  A daemon that stops reading blocks loadgen (no send timeout: run
+ * it under timeout(1)); a peer that closes or resets before everything was
+ * sent is an error (exit 1) at once.
+ *
  * Exit: 0 ok, 1 runtime error (connect refused, reset, ...), 64 usage.
  */
 #include <errno.h>
@@ -349,12 +359,13 @@ static void raise_nofile(uint32_t need)
 	rlim_t want = (rlim_t)need + 64;
 	if (rl.rlim_cur >= want)
 		return;
+	rlim_t hard = rl.rlim_max;
 	if (rl.rlim_max < want)
-		rl.rlim_max = want;          /* works as root */
+		rl.rlim_max = want;          /* needs CAP_SYS_RESOURCE */
 	rl.rlim_cur = want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		die("cannot raise the open-file limit to %llu for %u connections: %s",
-		    (unsigned long long)want, need, strerror(errno));
+		die("cannot raise the open-file limit to %llu for %u connections (hard limit %llu): %s",
+		    (unsigned long long)want, need, (unsigned long long)hard, strerror(errno));
 }
 
 /* Ready queue: connections that can write (no EAGAIN seen since last event). */
@@ -642,5 +653,15 @@ int main(int argc, char **argv)
 		"loadgen: packets=%llu bytes=%llu seconds=%.3f pps=%.0f send_seconds=%.3f conns=%u unclosed=%u\n",
 		(unsigned long long)total_packets, (unsigned long long)total_bytes, secs,
 		secs > 0 ? (double)total_packets / secs : 0.0, t_sent - t0, opt.nconns, open_conns);
+
+	for (uint32_t i = 0; i < opt.nconns; i++) {
+		if (conns[i].state != CS_CLOSED)
+			close(conns[i].fd);
+		free(conns[i].carry);
+	}
+	free(conns);
+	free(rq);
+	free(batch_buf);
+	close(ep);
 	return 0;
 }

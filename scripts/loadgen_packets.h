@@ -57,11 +57,35 @@ struct lg_legacy16 {
 	uint32_t uptime;
 };
 
+/*
+ * Each float field is a function of a small key (below its period), so the
+ * checker can remember, per key, a text already proven to read as the value.
+ */
+#define LG_HUMIDITY_PERIOD 10000u
+#define LG_PRESSURE_PERIOD 30011u
+#define LG_VOLTAGE_PERIOD  5000u
+
+static inline uint32_t lg_humidity_key(uint64_t conn, uint64_t seq)
+{
+	(void)conn;
+	return (uint32_t)(seq % LG_HUMIDITY_PERIOD);
+}
+
+static inline uint32_t lg_pressure_key(uint64_t conn, uint64_t seq)
+{
+	return (uint32_t)((seq + conn * 7919u) % LG_PRESSURE_PERIOD);
+}
+
+static inline uint32_t lg_voltage_key(uint64_t conn, uint64_t seq)
+{
+	return (uint32_t)((seq + conn) % LG_VOLTAGE_PERIOD);
+}
+
 static inline void lg_sensor24_derive(uint64_t conn, uint64_t seq, struct lg_sensor24 *p)
 {
 	int t = (int)(seq & 0xff);
-	float h = (float)(uint32_t)(seq % 10000u);
-	float pr = (float)(uint32_t)((seq + conn * 7919u) % 30011u);
+	float h = (float)lg_humidity_key(conn, seq);
+	float pr = (float)lg_pressure_key(conn, seq);
 
 	p->sensor_id = (uint32_t)conn;
 	p->timestamp = (double)seq;
@@ -78,7 +102,7 @@ static inline void lg_sensor24_derive(uint64_t conn, uint64_t seq, struct lg_sen
 
 static inline void lg_legacy16_derive(uint64_t conn, uint64_t seq, struct lg_legacy16 *p)
 {
-	float v = (float)(uint32_t)((seq + conn) % 5000u);
+	float v = (float)lg_voltage_key(conn, seq);
 
 	v = v * 0.001f;
 	v = v + 3.3f;

@@ -135,11 +135,15 @@ int main(int argc, char **argv)
 
 	/* Enough descriptors for loadgen's largest runs. */
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 200000) {
-		rl.rlim_cur = 200000;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 200064) {
+		rlim_t hard = rl.rlim_max;
+		rl.rlim_cur = 200064;
 		if (rl.rlim_max < rl.rlim_cur)
-			rl.rlim_max = rl.rlim_cur;
-		setrlimit(RLIMIT_NOFILE, &rl);   /* best effort */
+			rl.rlim_max = rl.rlim_cur;   /* needs CAP_SYS_RESOURCE */
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			rl.rlim_cur = rl.rlim_max = hard;
+			setrlimit(RLIMIT_NOFILE, &rl);   /* best effort */
+		}
 	}
 
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -255,5 +259,6 @@ int main(int argc, char **argv)
 	double secs = accepted ? end - t_first : 0.0;
 	fprintf(stderr, "rawsink: conns=%llu bytes=%llu seconds=%.3f MBps=%.1f\n",
 		accepted, bytes, secs, secs > 0 ? (double)bytes / secs / 1e6 : 0.0);
+	free(buf);
 	return 0;
 }
