@@ -43,18 +43,23 @@
 #define INIH_NAME_MAX 50
 #define TLV_MAX_VALUE 65535
 
-enum section { SEC_NONE, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_LISTENER, NSECTIONS };
+enum section {
+	SEC_NONE, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_METRICS, SEC_LISTENER, NSECTIONS
+};
 
 static const char *const section_names[NSECTIONS] = {
 	[SEC_NONE] = "", [SEC_OUTPUT] = "output", [SEC_POOL] = "pool",
-	[SEC_LIMITS] = "limits", [SEC_LOG] = "log", [SEC_LISTENER] = "listener",
+	[SEC_LIMITS] = "limits", [SEC_LOG] = "log", [SEC_METRICS] = "metrics",
+	[SEC_LISTENER] = "listener",
 };
 
 enum key {
 	KEY_PATH, KEY_METADATA,
 	KEY_SLAB_SIZE, KEY_SLABS, KEY_OVERFLOW, KEY_RESERVE, KEY_MAX_WAITERS, KEY_WAITERS_LOW,
-	KEY_MAX_CONNECTIONS, KEY_IDLE_TIMEOUT,
+	KEY_MAX_RETAINED,
+	KEY_MAX_CONNECTIONS, KEY_IDLE_TIMEOUT, KEY_SHUTDOWN_TIMEOUT,
 	KEY_LEVEL, KEY_STATS_INTERVAL,
+	KEY_METRICS_ENABLED, KEY_METRICS_ADDRESS, KEY_METRICS_PORT, KEY_UNHEALTHY_AFTER,
 	KEY_ADDRESS, KEY_PORT, KEY_FRAMING, KEY_SCHEMA, KEY_MAX_FRAME, KEY_RECV_BUFFER,
 	NKEYS
 };
@@ -75,8 +80,14 @@ static const struct keydef {
 	[KEY_RESERVE]         = { SEC_POOL,     "reserve",         1, 1048575 },
 	[KEY_MAX_WAITERS]     = { SEC_POOL,     "max_waiters",     1, 1000000 },
 	[KEY_WAITERS_LOW]     = { SEC_POOL,     "waiters_low",     0, 999999 },
+	[KEY_MAX_RETAINED]    = { SEC_POOL,     "max_retained",    1, 1048576 },
 	[KEY_MAX_CONNECTIONS] = { SEC_LIMITS,   "max_connections", 1, 1000000 },
 	[KEY_IDLE_TIMEOUT]    = { SEC_LIMITS,   "idle_timeout",    0, 86400 },
+	[KEY_SHUTDOWN_TIMEOUT] = { SEC_LIMITS,  "shutdown_timeout", 1, 3600 },
+	[KEY_METRICS_ENABLED] = { SEC_METRICS,  "enabled",         0, 0 },
+	[KEY_METRICS_ADDRESS] = { SEC_METRICS,  "address",         0, 0 },
+	[KEY_METRICS_PORT]    = { SEC_METRICS,  "port",            0, 65535 },
+	[KEY_UNHEALTHY_AFTER] = { SEC_METRICS,  "unhealthy_after", 1, 86400 },
 	[KEY_LEVEL]           = { SEC_LOG,      "level",           0, 0 },
 	[KEY_STATS_INTERVAL]  = { SEC_LOG,      "stats_interval",  0, 86400 },
 	[KEY_ADDRESS]         = { SEC_LISTENER, "address",         0, 0 },
@@ -164,6 +175,10 @@ reset_defaults(struct config *c, const char *source)
 	};
 	c->max_connections = 4096;
 	c->idle_timeout = 300;
+	c->shutdown_timeout = 10;
+	strcpy(c->metrics_address, "127.0.0.1");
+	c->metrics_port = 9464;
+	c->unhealthy_after = 30;
 	c->log_level = LOG_LVL_INFO;
 	c->stats_interval = 60;
 }
@@ -330,6 +345,35 @@ set_key(struct parse *p, enum key k, const char *v)
 		return 0;
 	case KEY_IDLE_TIMEOUT:
 		return get_seconds(p, k, v, &c->idle_timeout);
+	case KEY_SHUTDOWN_TIMEOUT:
+		return get_seconds(p, k, v, &c->shutdown_timeout);
+	case KEY_UNHEALTHY_AFTER:
+		return get_seconds(p, k, v, &c->unhealthy_after);
+	case KEY_METRICS_ENABLED:
+		if ((b = parse_bool(v)) < 0) {
+			fail(p, p->lineno,
+			     "enabled: \"%s\" is not a boolean (on/off, yes/no, true/false, 1/0)", v);
+			return -1;
+		}
+		c->metrics_enabled = b;
+		return 0;
+	case KEY_METRICS_ADDRESS: {
+		unsigned char buf[16];
+		if (inet_pton(AF_INET, v, buf) != 1 && inet_pton(AF_INET6, v, buf) != 1) {
+			fail(p, p->lineno,
+			     "address: \"%s\" is not a numeric IPv4 or IPv6 address", v);
+			return -1;
+		}
+		snprintf(c->metrics_address, sizeof(c->metrics_address), "%s", v);
+		return 0;
+	}
+	case KEY_METRICS_PORT:
+		if (!parse_uint(v, &n) || n > 65535) {
+			fail(p, p->lineno, "port: \"%s\" is not a port number (0-65535)", v);
+			return -1;
+		}
+		c->metrics_port = (uint16_t)n;
+		return 0;
 	case KEY_STATS_INTERVAL:
 		return get_seconds(p, k, v, &c->stats_interval);
 	case KEY_ADDRESS: {
@@ -380,7 +424,7 @@ set_key(struct parse *p, enum key k, const char *v)
 		l->recv_buffer = (size_t)n;
 		return 0;
 	case KEY_SLAB_SIZE: case KEY_SLABS: case KEY_OVERFLOW: case KEY_RESERVE:
-	case KEY_MAX_WAITERS: case KEY_WAITERS_LOW: case KEY_MAX_CONNECTIONS:
+	case KEY_MAX_WAITERS: case KEY_WAITERS_LOW: case KEY_MAX_CONNECTIONS: case KEY_MAX_RETAINED:
 		if (get_uint(p, k, v, &n) < 0)
 			return -1;
 		switch (k) {
@@ -390,6 +434,7 @@ set_key(struct parse *p, enum key k, const char *v)
 		case KEY_RESERVE:         c->pool.reserve = (size_t)n; break;
 		case KEY_MAX_WAITERS:     c->pool.max_waiters = (size_t)n; break;
 		case KEY_WAITERS_LOW:     c->pool.waiters_low = (size_t)n; break;
+		case KEY_MAX_RETAINED:    c->pool.max_retained = (size_t)n; break;
 		default:                  c->max_connections = (size_t)n; break;
 		}
 		return 0;
@@ -429,8 +474,10 @@ known_keys(enum section sec)
 {
 	switch (sec) {
 	case SEC_OUTPUT:   return "path, metadata";
-	case SEC_POOL:     return "slab_size, slabs, overflow, reserve, max_waiters, waiters_low";
-	case SEC_LIMITS:   return "max_connections, idle_timeout";
+	case SEC_POOL:     return "slab_size, slabs, overflow, reserve, max_waiters, waiters_low, "
+				  "max_retained";
+	case SEC_LIMITS:   return "max_connections, idle_timeout, shutdown_timeout";
+	case SEC_METRICS:  return "enabled, address, port, unhealthy_after";
 	case SEC_LOG:      return "level, stats_interval";
 	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame, recv_buffer";
 	default:           return "";
@@ -611,7 +658,7 @@ open_section(struct parse *p, const char *name, size_t n)
 	}
 	if (sec == SEC_NONE) {
 		fail(p, p->lineno, "[%.*s]: unknown section (known: output, pool, limits, log, "
-		     "listener NAME)", (int)(n > 80 ? 80 : n), name);
+		     "metrics, listener NAME)", (int)(n > 80 ? 80 : n), name);
 		return -1;
 	}
 	if (sec != SEC_LISTENER) {
@@ -755,7 +802,7 @@ reader(char *str, int num, void *stream)
 static int
 check_pool(struct parse *p)
 {
-	const struct pool_conf *pc = &p->c->pool;
+	struct pool_conf *pc = &p->c->pool;
 
 	if (pc->reserve >= pc->slabs) {
 		if (p->key_line[KEY_RESERVE])
@@ -764,6 +811,16 @@ check_pool(struct parse *p)
 		else
 			fail(p, p->key_line[KEY_SLABS], "slabs: %zu must be greater than reserve (%zu)",
 			     pc->slabs, pc->reserve);
+		return -1;
+	}
+	/* Unset: half of what reads may use, so parked partial frames can
+	 * never take every slab a streaming connection needs. */
+	if (!p->key_line[KEY_MAX_RETAINED])
+		pc->max_retained = (pc->slabs - pc->reserve + 1) / 2;
+	if (pc->max_retained > pc->slabs - pc->reserve) {
+		fail(p, p->key_line[KEY_MAX_RETAINED] ? p->key_line[KEY_MAX_RETAINED] :
+		     p->key_line[KEY_SLABS], "max_retained: %zu is more than the slabs reads may "
+		     "use (slabs - reserve = %zu)", pc->max_retained, pc->slabs - pc->reserve);
 		return -1;
 	}
 	if (pc->waiters_low >= pc->max_waiters) {

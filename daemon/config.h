@@ -43,9 +43,15 @@ struct config {
 
 	size_t               max_connections;
 	double               idle_timeout;       /* seconds; 0 = never */
+	double               shutdown_timeout;   /* seconds a SIGTERM may take to drain */
 
 	int                  log_level;          /* enum log_level */
 	double               stats_interval;     /* seconds; 0 = never */
+
+	int                  metrics_enabled;    /* serve /metrics and /healthz */
+	char                 metrics_address[64];
+	uint16_t             metrics_port;
+	double               unhealthy_after;    /* paused this long: /healthz 503 */
 };
 
 /* The embedded default config's text (config/ingestd.ini as built); static

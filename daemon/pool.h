@@ -35,6 +35,7 @@ struct pool_conf {
 	size_t reserve;       /* slabs READ checkouts leave free for output */
 	size_t max_waiters;   /* READ waiters that trigger the pause */
 	size_t waiters_low;   /* READ waiters at which the pause ends */
+	size_t max_retained;  /* slabs partial frames may keep (enforced by conn) */
 };
 
 enum pool_class { POOL_OUTPUT, POOL_READ };

@@ -418,10 +418,12 @@ struct bad_case {
 static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	{ "unknown_section",
 	  "[output]\npath = -\n\n[listner x]\naddress = ::1\n",
-	  "%s:4: [listner x]: unknown section (known: output, pool, limits, log, listener NAME)" },
+	  "%s:4: [listner x]: unknown section (known: output, pool, limits, log, "
+	  "metrics, listener NAME)" },
 	{ "unknown_empty_section",
-	  FIXED_A "[metrics]\n",
-	  "%s:6: [metrics]: unknown section (known: output, pool, limits, log, listener NAME)" },
+	  FIXED_A "[statistics]\n",
+	  "%s:6: [statistics]: unknown section (known: output, pool, limits, log, "
+	  "metrics, listener NAME)" },
 	{ "unknown_key",
 	  "[output]\ncolour = red\n",
 	  "%s:2: colour: unknown key in [output] (known: path, metadata)" },
@@ -432,7 +434,7 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	{ "key_in_wrong_section",
 	  "[pool]\nlevel = info\n",
 	  "%s:2: level: unknown key in [pool] (known: slab_size, slabs, overflow, reserve, "
-	  "max_waiters, waiters_low)" },
+	  "max_waiters, waiters_low, max_retained)" },
 	{ "long_unknown_key",
 	  "[log]\nthis_key_name_is_much_longer_than_inih_keeps_it_is_sixty = 1\n",
 	  "%s:2: this_key_name_is_much_longer_than_inih_keeps_it_is_sixty: unknown key in [log] "
