@@ -32,7 +32,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 TOOL_SRCS := $(wildcard scripts/*.c)
 TOOL_BINS := $(TOOL_SRCS:scripts/%.c=$(BUILD)/tools/%)
 
-.PHONY: all run test unit deps deps-test deps-bench bench clean check-config tools
+.PHONY: all run test unit deps deps-test deps-bench bench soak clean check-config tools
 
 all: $(BUILD)/ingestd
 
@@ -101,7 +101,16 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory $(BUILD)/ingestd tools
 	@scripts/bench
 
+# Connection churn beside steady traffic; SOAK_SECONDS (default 600).
+SOAK_SECONDS ?= 600
+soak: deps-bench
+	@$(MAKE) --no-print-directory $(BUILD)/ingestd tools
+	@scripts/soak --seconds $(SOAK_SECONDS)
+
 clean:
 	rm -rf $(BUILD)
 
 -include $(wildcard $(BUILD)/*/*.d)
+
+include systemd/install.mk
+include tests/fuzz/fuzz.mk

@@ -10,7 +10,10 @@
  *   granted      the pool handed a slab over; an EV_READ event is fed so
  *                the connection picks it up from the loop, never from
  *                inside pool_give_back().
- *   draining     shutdown: read until the socket is empty, then close.
+ *   draining     shutdown: read on until the peer's end of stream, or until
+ *                the connection has been quiet for DRAIN_QUIET seconds
+ *                after the bytes the kernel held at the signal (FIONREAD)
+ *                are read; write the records, close.
  * Closing stops the watcher, leaves the pool queue, releases any slab and
  * frees the struct in one step; nothing touches the conn afterwards.
  */
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "framer.h"
@@ -44,14 +48,22 @@ struct conn {
 	uint8_t            *granted;     /* slab handed over by the pool */
 	uint8_t             wait;        /* enum wait_state */
 	uint8_t             draining;
+	uint32_t            drain_left;  /* bytes held at the signal, still unread */
 	uint8_t             retained;    /* slab kept for a large partial frame */
 	uint8_t             closing;
+	uint32_t            retained_rem;  /* bytes counted in ctx->retained_bytes */
+	struct conn        *rprev, *rnext; /* ctx's retained list, stalest first */
+	ev_tstamp           last_frame;    /* when a frame last completed */
 	uint8_t             peer_len;
 	char                peer[72];    /* `,"_peer":"ADDR:PORT"` */
 	struct framer       framer;
 };
 
 static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_on_drain_sweep(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* Seconds a draining connection may stay silent before it is considered done. */
+#define DRAIN_QUIET 0.05
 
 /* The peer address as text, for log lines. */
 static const char *
@@ -105,15 +117,81 @@ conn_update_io(struct conn *c)
 		ev_io_stop(c->ctx->loop, &c->io);
 }
 
+/* Appends c to the retained list (it has just started keeping a slab). */
+static void
+retained_link(struct conn *c)
+{
+	struct conn_ctx *ctx = c->ctx;
+
+	c->retained = 1;
+	c->rnext = NULL;
+	c->rprev = ctx->retained_tail;
+	if (ctx->retained_tail != NULL)
+		ctx->retained_tail->rnext = c;
+	else
+		ctx->retained_head = c;
+	ctx->retained_tail = c;
+	ctx->retained_slabs++;
+}
+
+static void
+retained_unlink(struct conn *c)
+{
+	struct conn_ctx *ctx = c->ctx;
+
+	if (c->rprev != NULL)
+		c->rprev->rnext = c->rnext;
+	else
+		ctx->retained_head = c->rnext;
+	if (c->rnext != NULL)
+		c->rnext->rprev = c->rprev;
+	else
+		ctx->retained_tail = c->rprev;
+	c->rprev = c->rnext = NULL;
+	c->retained = 0;
+	ctx->retained_slabs--;
+	ctx->retained_bytes -= c->retained_rem;
+	c->retained_rem = 0;
+}
+
+/* The activity list: most recent frame first, so idle peers sit at the tail. */
+static void
+conns_unlink(struct conn *c)
+{
+	struct conn_ctx *ctx = c->ctx;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		ctx->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		ctx->conns_tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void
+conns_push_front(struct conn *c)
+{
+	struct conn_ctx *ctx = c->ctx;
+
+	c->prev = NULL;
+	c->next = ctx->conns;
+	if (ctx->conns != NULL)
+		ctx->conns->prev = c;
+	else
+		ctx->conns_tail = c;
+	ctx->conns = c;
+}
+
 static void
 release_slab(struct conn *c)
 {
 	if (c->slab == NULL)
 		return;
-	if (c->retained) {
-		c->ctx->retained_bytes -= c->len - c->pos;
-		c->retained = 0;
-	}
+	if (c->retained)
+		retained_unlink(c);
 	pool_give_back(c->ctx->pool, c->slab);
 	c->ctx->read_slabs--;
 	c->slab = NULL;
@@ -129,12 +207,7 @@ conn_close(struct conn *c)
 	 * pressure callback then restarts every listed connection's watcher. */
 	c->closing = 1;
 	ev_io_stop(ctx->loop, &c->io);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		ctx->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	conns_unlink(c);
 	ctx->nconns--;
 	pool_cancel(ctx->pool, &c->waiter);
 	release_slab(c);
@@ -263,7 +336,38 @@ process(struct conn *c)
 		records++;
 	}
 	STATS_ADD(frames_in, records);
+	if (records > 0) {
+		l->records_in += records;
+		c->last_frame = ev_now(ctx->loop);
+		if (ctx->conns != c) {
+			conns_unlink(c);
+			conns_push_front(c);
+		}
+	}
 	return res;
+}
+
+/*
+ * Partial frames may keep at most max_retained slabs in all: past that the
+ * connection whose partial frame has waited longest is closed, so peers
+ * that park big half-frames cannot drain the pool and pause everyone.
+ */
+static void
+enforce_retained_cap(struct conn_ctx *ctx)
+{
+	while (ctx->retained_slabs > ctx->max_retained && ctx->retained_head != NULL) {
+		struct conn *victim = ctx->retained_head;
+		char peer[64];
+		uint64_t suppressed;
+
+		STATS_INC(retained_evictions);
+		if (ratelimit_allow(&bad_input_rl, ev_now(ctx->loop), &suppressed))
+			log_warnx("%s: listener %s: partial frame of %u bytes held longest while "
+				  "max_retained (%zu) is reached; closing the connection",
+				  peer_text(victim, peer, sizeof(peer)), victim->l->conf->name,
+				  victim->retained_rem, ctx->max_retained);
+		conn_close(victim);
+	}
 }
 
 /*
@@ -287,10 +391,13 @@ settle_slab(struct conn *c)
 		return;
 	}
 	if (!c->retained) {
-		c->retained = 1;
 		STATS_INC(slabs_retained);
-		c->ctx->retained_bytes += rem;
+		retained_link(c);
 	}
+	/* In 64 bits: rem may be smaller than what was counted before. */
+	c->ctx->retained_bytes = c->ctx->retained_bytes - c->retained_rem + rem;
+	c->retained_rem = rem;
+	enforce_retained_cap(c->ctx);
 }
 
 /* Reads once into the slab; 1 on data, 0 on EOF, -1 on EAGAIN, -2 on error. */
@@ -300,22 +407,24 @@ read_once(struct conn *c)
 	size_t cap = pool_slab_size(c->ctx->pool);
 	ssize_t n;
 
-	if (c->retained) {
-		/* Keep the retained accounting exact across the move. */
-		c->ctx->retained_bytes -= c->len - c->pos;
-		c->retained = 0;
-	}
 	if (c->pos > 0) {
 		memmove(c->slab, c->slab + c->pos, c->len - c->pos);
 		c->len -= c->pos;
 		c->pos = 0;
 	}
+	size_t want = cap - c->len;
+
 	do
-		n = read(c->io.fd, c->slab + c->len, cap - c->len);
+		n = read(c->io.fd, c->slab + c->len, want);
 	while (n < 0 && errno == EINTR);
+	if (n > 0 && c->draining) {
+		c->drain_left -= (uint32_t)n < c->drain_left ? (uint32_t)n : c->drain_left;
+		c->last_frame = ev_now(c->ctx->loop);  /* while draining: last bytes */
+	}
 	if (n > 0) {
 		c->len += (uint32_t)n;
 		STATS_ADD(bytes_in, (uint64_t)n);
+		c->l->bytes_in += (uint64_t)n;
 		return 1;
 	}
 	if (n == 0)
@@ -350,8 +459,6 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 				goto wait_output;
 			settle_slab(c);
 			conn_update_io(c);
-			if (c->draining)
-				ev_feed_event(ctx->loop, &c->io, EV_READ);
 			return;
 		}
 		/* A read slab: fall through and read into it. */
@@ -364,6 +471,11 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 		return;  /* a stale event; the grant will come */
 	}
 
+	if (c->slab == NULL && ctx->paused && !c->draining) {
+		/* An event queued before the pause began: the pause holds. */
+		conn_update_io(c);
+		return;
+	}
 	if (c->slab == NULL) {
 		c->slab = pool_checkout(ctx->pool, POOL_READ);
 		if (c->slab == NULL) {
@@ -403,11 +515,10 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 		goto close;
 	}
 	settle_slab(c);
-	if (r == -1 && c->draining)
-		goto close;  /* shutdown: the socket is empty */
+	/* Draining: an empty socket is not the end yet (the peer's kernel may
+	 * still be sending what it was given); the drain sweep closes the
+	 * connection once it has stayed quiet. */
 	conn_update_io(c);  /* after a grant the watcher is still stopped */
-	if (c->draining)
-		ev_feed_event(ctx->loop, &c->io, EV_READ);
 	return;
 
 wait_output:
@@ -442,10 +553,8 @@ conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr
 	c->peer_len = (uint8_t)(n > 0 && (size_t)n < sizeof(c->peer) ? n : 0);
 	ev_io_init(&c->io, conn_on_io, fd, EV_READ);
 	c->io.data = c;
-	c->next = ctx->conns;
-	if (ctx->conns != NULL)
-		ctx->conns->prev = c;
-	ctx->conns = c;
+	c->last_frame = ev_now(ctx->loop);
+	conns_push_front(c);
 	ctx->nconns++;
 	STATS_INC(conn_accepted);
 	conn_update_io(c);
@@ -477,12 +586,43 @@ conn_ctx_pressure(void *arg, int paused)
 void
 conn_ctx_drain_all(struct conn_ctx *ctx)
 {
+	ev_timer_init(&ctx->drain_sweep, conn_on_drain_sweep, DRAIN_QUIET / 2, DRAIN_QUIET / 2);
+	ctx->drain_sweep.data = ctx;
+	ev_timer_start(ctx->loop, &ctx->drain_sweep);
 	for (struct conn *c = ctx->conns; c != NULL; c = c->next) {
+		int pending = 0;
+
+		/* What the kernel holds now is what the peer has delivered. */
+		if (ioctl(c->io.fd, FIONREAD, &pending) < 0 || pending < 0)
+			pending = 0;
 		c->draining = 1;
+		c->drain_left = (uint32_t)pending;
+		c->last_frame = ev_now(ctx->loop);
 		conn_update_io(c);
 		if (c->wait == WAIT_NONE && c->granted == NULL)
 			ev_feed_event(ctx->loop, &c->io, EV_READ);
 	}
+}
+
+static void
+conn_on_drain_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn_ctx *ctx = w->data;
+	ev_tstamp now = ev_now(loop);
+	struct conn *c, *next;
+
+	(void)revents;
+	for (c = ctx->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->draining && c->drain_left == 0 && c->wait == WAIT_NONE &&
+		    c->granted == NULL && now - c->last_frame >= DRAIN_QUIET) {
+			if (c->slab != NULL || c->framer.carry_len > 0)
+				STATS_INC(truncated);
+			conn_close(c);
+		}
+	}
+	if (ctx->conns == NULL)
+		ev_timer_stop(loop, w);
 }
 
 void
@@ -490,4 +630,46 @@ conn_ctx_close_all(struct conn_ctx *ctx)
 {
 	while (ctx->conns != NULL)
 		conn_close(ctx->conns);
+}
+
+/*
+ * Closes connections that completed no frame for idle_timeout.  The
+ * activity list keeps the longest-idle at its tail, so a sweep looks only
+ * at connections it closes, plus one.
+ */
+static void
+conn_on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn_ctx *ctx = w->data;
+	ev_tstamp now = ev_now(loop);
+	static struct ratelimit idle_rl = RATELIMIT_INIT(10.0, 5);
+
+	(void)revents;
+	while (ctx->conns_tail != NULL && now - ctx->conns_tail->last_frame >= ctx->idle_timeout) {
+		struct conn *c = ctx->conns_tail;
+		char peer[64];
+		uint64_t suppressed;
+
+		STATS_INC(idle_closed);
+		if (ratelimit_allow(&idle_rl, now, &suppressed))
+			log_info("%s: listener %s: no complete frame for %.1f s; closing",
+				 peer_text(c, peer, sizeof(peer)), c->l->conf->name, ctx->idle_timeout);
+		conn_close(c);
+	}
+}
+
+void
+conn_ctx_start_idle_sweep(struct conn_ctx *ctx)
+{
+	double every;
+
+	if (ctx->idle_timeout <= 0)
+		return;
+	/* Closes within a quarter of the timeout, at most a second late. */
+	every = ctx->idle_timeout / 4;
+	if (every > 1.0)
+		every = 1.0;
+	ev_timer_init(&ctx->idle_sweep, conn_on_idle_sweep, every, every);
+	ctx->idle_sweep.data = ctx;
+	ev_timer_start(ctx->loop, &ctx->idle_sweep);
 }

@@ -40,7 +40,15 @@ struct conn_ctx {
 	int              metadata;
 	size_t           max_connections;
 	size_t           nconns;
-	struct conn     *conns;          /* all open connections */
+	struct conn     *conns;          /* open connections, latest frame first */
+	struct conn     *conns_tail;     /* the longest without a frame */
+	struct conn     *retained_head;  /* connections keeping a slab for a */
+	struct conn     *retained_tail;  /*   partial frame, stalest first */
+	size_t           retained_slabs;
+	size_t           max_retained;
+	double           idle_timeout;   /* seconds; 0 = never */
+	ev_timer         idle_sweep;
+	ev_timer         drain_sweep;    /* shutdown: closes quiet connections */
 	struct listener *listeners;
 	size_t           nlisteners;
 	int              paused;         /* pool pressure */
@@ -63,8 +71,11 @@ int conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sock
  * and listener. */
 void conn_ctx_pressure(void *ctx, int paused);
 
-/* Shutdown: every connection reads what it has already been sent, writes
- * its records, and closes at its first empty read. */
+/* Starts the timer that closes connections idle for ctx->idle_timeout. */
+void conn_ctx_start_idle_sweep(struct conn_ctx *ctx);
+
+/* Shutdown: every connection reads what its peer has sent (until its end
+ * of stream, or until it stays quiet), writes the records, and closes. */
 void conn_ctx_drain_all(struct conn_ctx *ctx);
 
 /* Closes every connection at once (end of shutdown or its timeout). */

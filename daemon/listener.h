@@ -7,6 +7,16 @@
  * descriptors instead of spinning on a readable socket it cannot accept.
  * It owns the record fragments its connections reuse: the `_listener`
  * metadata and the layouts of its schemas (borrowed from main).
+ *
+ * Socket activation (sd_listen_fds(3), done here without libsystemd): a
+ * listening socket systemd passed in (LISTEN_PID, LISTEN_FDS from fd 3,
+ * LISTEN_FDNAMES) is used instead of binding.  Passed sockets are matched to
+ * configured listeners first by name (the socket unit's
+ * FileDescriptorName= equal to the listener's NAME), then by address: the
+ * socket's getsockname() equal to the listener's address and port (a
+ * configured port 0 never matches by address).  A configured listener that
+ * received no socket binds its own; a passed socket that matches no
+ * listener, or a second socket for one listener, is a configuration error.
  */
 #ifndef INGESTD_LISTENER_H
 #define INGESTD_LISTENER_H
@@ -29,7 +39,10 @@ struct listener {
 	char                        *meta;          /* `,"_listener":"name"` */
 	size_t                       meta_len;
 	char                         bound[80];     /* "127.0.0.1:7001" as bound */
+	int                          passed;        /* 1: the socket came from systemd */
 	struct conn_ctx             *ctx;
+	uint64_t                     records_in;    /* frames decoded into records */
+	uint64_t                     bytes_in;
 };
 
 /*
@@ -39,6 +52,41 @@ struct listener {
 int listener_open(struct listener *l, const struct listener_conf *conf, struct conn_ctx *ctx,
 		  const struct record_layout *(*layout_of)(const struct schema *), char *err,
 		  size_t errlen);
+/*
+ * As listener_open(), but adopts fd, a listening TCP socket passed by the
+ * service manager, instead of binding (fd is made non-blocking and
+ * close-on-exec; it is closed on failure and by listener_close()).
+ */
+int listener_adopt(struct listener *l, const struct listener_conf *conf, struct conn_ctx *ctx,
+		   const struct record_layout *(*layout_of)(const struct schema *), int fd,
+		   char *err, size_t errlen);
+
+/* Sockets the service manager passed in (socket activation). */
+#define LISTENER_MAX_PASSED CONFIG_MAX_LISTENERS
+struct passed_sockets {
+	size_t n;
+	int    fd[LISTENER_MAX_PASSED];
+	char   name[LISTENER_MAX_PASSED][256];  /* "unknown" when not named */
+};
+
+/*
+ * Reads LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES into *ps and unsets all
+ * three (they describe this process only; a child must not inherit them).
+ * Sockets are taken only when LISTEN_PID is this process.  Returns the
+ * number of sockets (0: none), or -1 with a message in err when the
+ * variables are malformed or name more than LISTENER_MAX_PASSED sockets.
+ */
+int listener_passed_sockets(struct passed_sockets *ps, char *err, size_t errlen);
+
+/*
+ * Assigns the passed sockets to the n configured listeners: fd_of[i] is the
+ * socket for confs[i], or -1 when it has none (it binds its own).  Returns
+ * 0, or -1 with a message in err when a passed socket is not a listening
+ * TCP socket, matches no listener, or two sockets match one listener.
+ */
+int listener_match_passed(const struct listener_conf *confs, size_t n,
+			  const struct passed_sockets *ps, int *fd_of, char *err, size_t errlen);
+
 /* Starts accepting (no-op while paused). */
 void listener_start(struct listener *l);
 /* Stops accepting without closing (pool pressure).  pause=0 resumes. */

@@ -6,9 +6,16 @@
  * flush (an ev_prepare watcher: every record produced while handling this
  * iteration's events is written before the loop sleeps again).
  *
+ * Under systemd (notify.c, no libsystemd) it reports READY=1 once its
+ * listeners and output are open, a STATUS= summary every few seconds,
+ * RELOADING=1 / READY=1 around SIGHUP, STOPPING=1 on SIGTERM/SIGINT, and
+ * WATCHDOG=1 from the loop at half of $WATCHDOG_USEC.  It adopts listening
+ * sockets systemd passes in (socket activation, see listener.h).
+ *
  * Exit codes: 0 clean stop, 1 runtime failure (output gone, shutdown timed
  * out), 64 bad command line, 71 cannot start (bind, output file, memory),
- * 78 bad configuration.
+ * 78 bad configuration (including sockets passed by systemd that do not
+ * fit the configured listeners).
  */
 #include <errno.h>
 #include <ev.h>
@@ -22,6 +29,8 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "pool.h"
 #include "record.h"
 #include "schema.h"
@@ -32,13 +41,14 @@
 #define EXIT_OSERR  71
 #define EXIT_CONFIG 78
 
-/* Seconds a SIGTERM'd daemon may spend draining before it gives up. */
-#define SHUTDOWN_TIMEOUT 10.0
+/* Seconds between STATUS= updates to the service manager. */
+#define STATUS_INTERVAL 5.0
 
 static struct config   cfg;
 static struct conn_ctx ctx;
 static struct listener listeners[CONFIG_MAX_LISTENERS];
 static int             exit_code;
+static struct metrics *metrics;  /* NULL unless [metrics] enabled */
 
 /* Prepared once per distinct schema; listeners borrow them. */
 static struct record_layout layouts[CONFIG_MAX_LISTENERS * 2 + 2];
@@ -128,6 +138,60 @@ log_stats(const char *why)
 		 sink_pending(ctx.sink), line);
 }
 
+/*
+ * The one-line STATUS= summary `systemctl status` shows: connections,
+ * records per second since the previous summary, pool use, and whether
+ * reads are paused.  `state` comes first in the same datagram ("READY=1\n",
+ * "STOPPING=1\n", ...), or "" for a plain update.
+ */
+static uint64_t  status_records;
+static ev_tstamp status_at;
+
+static void
+send_status(const char *state, const char *what)
+{
+	struct pool_stats ps;
+	ev_tstamp now;
+	uint64_t rec = stats[STAT_records_out];
+	double rate = 0;
+	char overflow[48] = "";
+
+	if (!notify_enabled())
+		return;
+	now = ev_now(ctx.loop);
+	if (now > status_at && status_at > 0)
+		rate = (double)(rec - status_records) / (now - status_at);
+	status_records = rec;
+	status_at = now;
+	pool_get_stats(ctx.pool, &ps);
+	if (ps.overflow_in_use > 0)
+		snprintf(overflow, sizeof(overflow), " + %zu overflow", ps.overflow_in_use);
+	notify_sendf("%sSTATUS=%s%zu connection%s, %.1f records/s, pool %zu/%zu slabs in use%s, %s",
+		     state, what, ctx.nconns, ctx.nconns == 1 ? "" : "s", rate, ps.in_use, ps.slabs,
+		     overflow, ctx.stopping ? "draining" :
+		     ctx.paused ? "reads PAUSED (output behind)" : "reading");
+}
+
+static void
+on_status_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	send_status("", ctx.stopping ? "stopping: " : "");
+}
+
+/* From the loop itself, so a wedged loop stops the pings and systemd's
+ * watchdog restarts the service. */
+static void
+on_watchdog_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	notify_send("WATCHDOG=1");
+}
+
 static void
 on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -139,13 +203,27 @@ on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 static ev_timer shutdown_timer;
 
+/*
+ * The drain took shutdown_timeout: peers that keep sending are cut off
+ * here.  Every frame already read has its record queued, so ingestd still
+ * exits 0 once the output has taken them; only an output that cannot be
+ * flushed within a further shutdown_timeout makes it exit 1.
+ */
 static void
 on_shutdown_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	(void)w;
 	(void)revents;
-	log_err("shutdown: still draining after %.0f s (%zu connections, %zu bytes unwritten); "
-		"exiting", SHUTDOWN_TIMEOUT, ctx.nconns, sink_pending(ctx.sink));
+	if (ctx.nconns > 0) {
+		log_warnx("shutdown: %zu connections still sending after %.1f s; closing them",
+			  ctx.nconns, cfg.shutdown_timeout);
+		conn_ctx_close_all(&ctx);
+		ev_timer_stop(loop, &ctx.drain_sweep);
+		ev_timer_set(w, cfg.shutdown_timeout, 0.0);
+		ev_timer_start(loop, w);
+		return;
+	}
+	log_err("shutdown: the output did not take %zu bytes within %.1f s; exiting",
+		sink_pending(ctx.sink), cfg.shutdown_timeout);
 	exit_code = 1;
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -157,10 +235,13 @@ begin_shutdown(struct ev_loop *loop, const char *why)
 		return;
 	ctx.stopping = 1;
 	log_info("%s: no longer accepting; draining %zu connections", why, ctx.nconns);
+	send_status("STOPPING=1\n", "stopping: ");
 	for (size_t i = 0; i < cfg.nlisteners; i++)
 		listener_close(&listeners[i]);
+	metrics_stop_accepting(metrics);
 	conn_ctx_drain_all(&ctx);
-	ev_timer_init(&shutdown_timer, on_shutdown_timeout, SHUTDOWN_TIMEOUT, 0.0);
+	ev_timer_stop(loop, &ctx.idle_sweep);
+	ev_timer_init(&shutdown_timer, on_shutdown_timeout, cfg.shutdown_timeout, 0.0);
 	ev_timer_start(loop, &shutdown_timer);
 }
 
@@ -174,11 +255,17 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		begin_shutdown(loop, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGHUP:
-		if (sink_reopen(ctx.sink) < 0)
+		/* A reload is only the reopen (the config file is not read
+		 * again); tell systemd when it starts and ends. */
+		notify_reloading();
+		if (sink_reopen(ctx.sink) < 0) {
 			log_warn("SIGHUP: cannot reopen %s; still writing to the old file",
 				 cfg.output_path);
-		else
+			send_status("READY=1\n", "reopen FAILED, still writing the old file: ");
+		} else {
 			log_info("SIGHUP: output reopened");
+			send_status("READY=1\n", "");
+		}
 		break;
 	case SIGUSR1:
 		log_stats("SIGUSR1");
@@ -226,7 +313,10 @@ main(int argc, char **argv)
 	ev_signal sigs[4];
 	static const int signums[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	ev_prepare prep;
-	ev_timer stats_timer;
+	ev_timer stats_timer, status_timer, watchdog_timer;
+	struct passed_sockets passed;
+	int passed_fd[CONFIG_MAX_LISTENERS];
+	uint64_t wd_usec;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
@@ -271,6 +361,17 @@ main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);  /* EPIPE is handled where it happens */
+	notify_init();
+
+	/* Socket activation: sockets systemd passed must each belong to a
+	 * configured listener; listeners without one bind their own. */
+	if (listener_passed_sockets(&passed, err, sizeof(err)) < 0 ||
+	    listener_match_passed(cfg.listeners, cfg.nlisteners, &passed, passed_fd, err,
+				  sizeof(err)) < 0) {
+		log_err("%s", err);
+		notify_sendf("STATUS=failed: %s", err);
+		return EXIT_CONFIG;
+	}
 
 	loop = ev_default_loop(EVFLAG_AUTO);
 	if (loop == NULL)
@@ -278,24 +379,41 @@ main(int argc, char **argv)
 	ctx.loop = loop;
 	ctx.metadata = cfg.metadata;
 	ctx.max_connections = cfg.max_connections;
+	ctx.max_retained = cfg.pool.max_retained;
+	ctx.idle_timeout = cfg.idle_timeout;
 	ctx.listeners = listeners;
 	ctx.nlisteners = cfg.nlisteners;
 	ctx.pool = pool_new(&cfg.pool, conn_ctx_pressure, &ctx);
 	if (ctx.pool == NULL) {
 		log_err("cannot allocate the slab pool (%zu x %zu bytes)", cfg.pool.slabs,
 			cfg.pool.slab_size);
+		notify_send("STATUS=failed: cannot allocate the slab pool");
 		return EXIT_OSERR;
 	}
 	ctx.sink = sink_new(loop, ctx.pool, cfg.output_path, on_output_gone, loop, err,
 			    sizeof(err));
 	if (ctx.sink == NULL) {
 		log_err("output: %s", err);
+		notify_sendf("STATUS=failed: output: %s", err);
 		return EXIT_OSERR;
 	}
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
-		if (listener_open(&listeners[i], &cfg.listeners[i], &ctx, layout_of, err,
-				  sizeof(err)) < 0) {
+		int rc;
+
+		if (passed_fd[i] >= 0) {
+			rc = listener_adopt(&listeners[i], &cfg.listeners[i], &ctx, layout_of,
+					    passed_fd[i], err, sizeof(err));
+		} else {
+			if (passed.n > 0)
+				log_warnx("listener %s: no socket from systemd matches it; binding "
+					  "%s port %u itself", cfg.listeners[i].name,
+					  cfg.listeners[i].address, cfg.listeners[i].port);
+			rc = listener_open(&listeners[i], &cfg.listeners[i], &ctx, layout_of, err,
+					   sizeof(err));
+		}
+		if (rc < 0) {
 			log_err("%s", err);
+			notify_sendf("STATUS=failed: %s", err);
 			return EXIT_OSERR;
 		}
 	}
@@ -304,21 +422,44 @@ main(int argc, char **argv)
 		listener_start(&listeners[i]);
 		log_info("listening on %s (listener %s, %s%s%s)", listeners[i].bound, lc->name,
 			 lc->framer.kind == FRAMING_FIXED ? "fixed " : "tlv",
-			 lc->framer.kind == FRAMING_FIXED ? lc->schema->name : "", "");
+			 lc->framer.kind == FRAMING_FIXED ? lc->schema->name : "",
+			 listeners[i].passed ? ", socket from systemd" : "");
 	}
 	for (int i = 0; i < 4; i++) {
 		ev_signal_init(&sigs[i], on_signal, signums[i]);
 		ev_signal_start(loop, &sigs[i]);
 	}
+	conn_ctx_start_idle_sweep(&ctx);
 	ev_prepare_init(&prep, on_prepare);
 	ev_prepare_start(loop, &prep);
 	if (cfg.stats_interval > 0) {
 		ev_timer_init(&stats_timer, on_stats_timer, cfg.stats_interval, cfg.stats_interval);
 		ev_timer_start(loop, &stats_timer);
 	}
+	if (cfg.metrics_enabled) {
+		metrics = metrics_new(loop, &cfg, &ctx, err, sizeof(err));
+		if (metrics == NULL) {
+			log_err("%s", err);
+			return EXIT_OSERR;
+		}
+		log_info("metrics on http://%s/metrics", metrics_bound(metrics));
+	}
 	log_info("ready: %zu listeners, output %s, pool %zu x %zu bytes",
 		 cfg.nlisteners, strcmp(cfg.output_path, "-") == 0 ? "stdout" : cfg.output_path,
 		 cfg.pool.slabs, cfg.pool.slab_size);
+	/* Listeners are listening and the output is open: ready. */
+	send_status("READY=1\n", "");
+	if (notify_enabled()) {
+		ev_timer_init(&status_timer, on_status_timer, STATUS_INTERVAL, STATUS_INTERVAL);
+		ev_timer_start(loop, &status_timer);
+	}
+	if ((wd_usec = notify_watchdog_usec()) > 0) {
+		double every = (double)wd_usec / 2e6;
+
+		log_info("systemd watchdog: pinging every %.3f s", every);
+		ev_timer_init(&watchdog_timer, on_watchdog_timer, every, every);
+		ev_timer_start(loop, &watchdog_timer);
+	}
 
 	ev_run(loop, 0);
 
@@ -326,6 +467,7 @@ main(int argc, char **argv)
 		log_info("stopped: %llu records written", (unsigned long long)stats[STAT_records_out]);
 	log_stats("exit");
 	conn_ctx_close_all(&ctx);
+	metrics_free(metrics);
 	for (size_t i = 0; i < cfg.nlisteners; i++)
 		listener_close(&listeners[i]);
 	sink_free(ctx.sink);
@@ -333,5 +475,6 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < nlayouts; i++)
 		record_layout_clear(&layouts[i]);
 	ev_loop_destroy(loop);
+	notify_close();
 	return exit_code;
 }

@@ -44,6 +44,7 @@ struct sink {
 
 	ev_io           wio;         /* armed while the output says EAGAIN */
 	ev_timer        retry;       /* armed after a write error */
+	ev_idle         kick;        /* keeps the loop from sleeping on queued output */
 	int             failing;     /* last write failed; logged once */
 	sink_fail_cb   *fail;
 	void           *fail_arg;
@@ -52,6 +53,7 @@ struct sink {
 
 static void sink_on_writable(struct ev_loop *loop, ev_io *w, int revents);
 static void sink_on_retry(struct ev_loop *loop, ev_timer *w, int revents);
+static void sink_on_kick(struct ev_loop *loop, ev_idle *w, int revents);
 
 static int
 open_output(const char *path)
@@ -109,8 +111,10 @@ sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb
 	}
 	ev_io_init(&s->wio, sink_on_writable, s->fd, EV_WRITE);
 	ev_timer_init(&s->retry, sink_on_retry, 1.0, 0.0);
+	ev_idle_init(&s->kick, sink_on_kick);
 	s->wio.data = s;
 	s->retry.data = s;
+	s->kick.data = s;
 	return s;
 }
 
@@ -121,6 +125,7 @@ sink_free(struct sink *s)
 		return;
 	ev_io_stop(s->loop, &s->wio);
 	ev_timer_stop(s->loop, &s->retry);
+	ev_idle_stop(s->loop, &s->kick);
 	while (s->qlen > 0) {
 		pool_give_back(s->pool, s->q[s->qhead].slab);
 		s->qhead = (s->qhead + 1) % s->qcap;
@@ -175,6 +180,14 @@ sink_commit(struct sink *s, size_t n, size_t records)
 {
 	s->cur_len += n;
 	STATS_ADD(records_out, records);
+	/*
+	 * Records committed after this iteration's flush (a connection woken
+	 * by a slab hand-off during the flush itself) must not wait for the
+	 * next socket event: with every read paused there may be none.  An
+	 * active idle watcher makes the loop poll without sleeping.
+	 */
+	if (!ev_is_active(&s->kick))
+		ev_idle_start(s->loop, &s->kick);
 }
 
 void
@@ -190,6 +203,12 @@ int
 sink_empty(const struct sink *s)
 {
 	return s->qlen == 0 && s->cur_len == s->cur_off;
+}
+
+int
+sink_failing(const struct sink *s)
+{
+	return s->failing;
 }
 
 size_t
@@ -328,6 +347,16 @@ sink_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	sink_flush(s);
+}
+
+static void
+sink_on_kick(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct sink *s = w->data;
+
+	(void)revents;
+	ev_idle_stop(loop, w);
 	sink_flush(s);
 }
 

@@ -49,6 +49,8 @@ void sink_adopt(struct sink *s, void *slab);
 void sink_flush(struct sink *s);
 /* 1 when nothing is waiting to be written. */
 int sink_empty(const struct sink *s);
+/* 1 while the output's last write failed (it is being retried). */
+int sink_failing(const struct sink *s);
 /* Bytes queued and not yet written. */
 size_t sink_pending(const struct sink *s);
 

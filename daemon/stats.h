@@ -32,6 +32,8 @@
 	X(bad_type)           \
 	X(oversize)           \
 	X(truncated)          \
+	X(idle_closed)        \
+	X(retained_evictions) \
 	X(read_errors)
 
 enum stats_counter {

@@ -68,10 +68,12 @@ class Daemon:
     """One ingestd process.  Use as a context manager."""
 
     def __init__(self, listeners=DEFAULT_LISTENERS, output="file", metadata=False,
-                 extra="", pool="", stdout=None, env=None, args=None, binary=None):
+                 extra="", pool="", stdout=None, env=None, args=None, binary=None, prefix=None, output_path=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="ingestd-test-")
         self.dir = self.tmp.name
         self.out_path = os.path.join(self.dir, "out.jsonl") if output == "file" else None
+        if output_path:
+            self.out_path = output_path
         self.config_path = os.path.join(self.dir, "ingestd.ini")
         text = "[output]\npath = %s\nmetadata = %s\n" % (
             self.out_path or "-", "on" if metadata else "off")
@@ -89,6 +91,7 @@ class Daemon:
         self.env = env
         self.args = args or []
         self.binary = binary or BINARY
+        self.prefix = prefix or []  # e.g. ["prlimit", "--nofile=64"]
 
     def __enter__(self):
         self.start()
@@ -100,7 +103,7 @@ class Daemon:
 
     def start(self, timeout=20):
         self.proc = subprocess.Popen(
-            [self.binary, "-c", self.config_path] + self.args,
+            self.prefix + [self.binary, "-c", self.config_path] + self.args,
             stdout=self.stdout if self.stdout is not None else subprocess.DEVNULL,
             stderr=subprocess.PIPE, env=self.env)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
