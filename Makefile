@@ -82,7 +82,7 @@ $(BUILD)/san/test_%: tests/unit/test_%.c $(BUILD)/san/libingestd.a
 	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes $(CFLAGS_SAN) $(INC) -Itests/unit -o $@ $< \
 		$(BUILD)/san/libingestd.a $(LDFLAGS_SAN) -lcmocka $(LIBS)
 
-$(BUILD)/tools/%: scripts/%.c
+$(BUILD)/tools/%: scripts/%.c scripts/tool_util.h scripts/loadgen_packets.h
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes -O2 -g $(INC) -o $@ $< $(LIBS)
 

@@ -148,44 +148,11 @@ static void usage(FILE *f)
 		DEFAULT_WAIT);
 }
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("loadgen: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (loadgen --help for usage)\n", stderr);
-	exit(64);
-}
+#define TOOL_NAME "loadgen"
+#define TOOL_HELP_FLAG "--help"
+#include "tool_util.h"
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("loadgen: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
-static uint64_t parse_u64(const char *s, uint64_t min, uint64_t max, const char *what)
-{
-	char *end;
-	errno = 0;
-	if (!*s || *s == '-' || *s == '+' || *s == ' ')
-		usage_error("%s: not a number: '%s'", what, s);
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end)
-		usage_error("%s: not a number: '%s'", what, s);
-	if (v < min || v > max)
-		usage_error("%s: %llu out of range %llu..%llu", what, v,
-			    (unsigned long long)min, (unsigned long long)max);
-	return v;
-}
 
 static double now_mono(void)
 {

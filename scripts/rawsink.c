@@ -51,29 +51,10 @@ static void usage(FILE *f)
 "Exit: 0 ok, 1 runtime error, 64 usage.\n");
 }
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("rawsink: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (rawsink --help for usage)\n", stderr);
-	exit(64);
-}
+#define TOOL_NAME "rawsink"
+#define TOOL_HELP_FLAG "--help"
+#include "tool_util.h"
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("rawsink: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 static unsigned long long parse_ull(const char *s, unsigned long long max, const char *what)
 {

@@ -1,5 +1,6 @@
 """Hostile peers and hard limits: idle and slowloris peers, parked partial
 frames, connection caps and descriptor exhaustion never hurt a clean peer."""
+import os
 import select
 import socket
 import threading
@@ -149,6 +150,7 @@ class Churn(unittest.TestCase):
     def test_resets_half_closes_and_churn_leak_nothing(self):
         import struct as st_
         with Daemon(listeners="[listener t]\naddress = 127.0.0.1\nport = 0\nframing = tlv\n") as d:
+            fds_before = len(os.listdir("/proc/%d/fd" % d.proc.pid))
             for i in range(300):
                 s = d.connect("t")
                 kind = i % 3
@@ -171,6 +173,7 @@ class Churn(unittest.TestCase):
             self.assertEqual(st["read_slabs"], "0")
             self.assertEqual(st["retained_bytes"], "0")
             self.assertEqual(st["conn_accepted"], st["conn_closed"])
+            self.assertEqual(len(os.listdir("/proc/%d/fd" % d.proc.pid)), fds_before)
             self.assertEqual(len(records(d.wait_records(100))), 100)
             self.assertEqual(d.stop(), 0)
 
