@@ -80,9 +80,17 @@ class Pinning(unittest.TestCase):
             self.assertLessEqual(int(st["read_slabs"]), 32)
             self.assertGreaterEqual(int(st["retained_evictions"]), n_parked - 32)
             self.assertEqual(st["pause_events"], "0", "the clean client was paused")
-            # The evicted are the stalest: the first parked.
-            for s in parked[:n_parked - 32]:
-                self.assertTrue(closed_by_peer(s, 5))
+            # Past the cap every parked peer but max_retained is closed; which
+            # ones depends on the order their reads were handled.
+            closed, open_ = 0, set(parked)
+            deadline = time.monotonic() + 10
+            while open_ and closed < n_parked - 32 and time.monotonic() < deadline:
+                ready, _, _ = select.select(list(open_), [], [], 0.5)
+                for s in ready:
+                    if closed_by_peer(s, 1):
+                        closed += 1
+                    open_.discard(s)
+            self.assertGreaterEqual(closed, n_parked - 32)
             self.assertEqual(d.stop(), 0)
 
 
