@@ -412,10 +412,8 @@ read_once(struct conn *c)
 		c->len -= c->pos;
 		c->pos = 0;
 	}
-	size_t want = cap - c->len;
-
 	do
-		n = read(c->io.fd, c->slab + c->len, want);
+		n = read(c->io.fd, c->slab + c->len, cap - c->len);
 	while (n < 0 && errno == EINTR);
 	if (n > 0 && c->draining) {
 		c->drain_left -= (uint32_t)n < c->drain_left ? (uint32_t)n : c->drain_left;
@@ -568,14 +566,26 @@ conn_ctx_pressure(void *arg, int paused)
 	ev_tstamp now = ev_now(ctx->loop);
 
 	ctx->paused = paused;
+	/* A sink that keeps up only just can pause and resume many times a
+	 * second: log one pause (and its resume) per window; pause_events and
+	 * paused_seconds keep the full count. */
+	static struct ratelimit pause_rl = RATELIMIT_INIT(10.0, 1);
+	static int pause_logged;
+	uint64_t suppressed;
+
 	if (paused) {
 		ctx->paused_since = now;
 		STATS_INC(pause_events);
-		log_info("pool: %s; pausing reads on every connection",
-			 "read waiters reached max_waiters");
+		pause_logged = ratelimit_allow(&pause_rl, now, &suppressed);
+		if (pause_logged)
+			log_info("pool: read waiters reached max_waiters; pausing reads on every "
+				 "connection (%llu pauses not logged before this one)",
+				 (unsigned long long)suppressed);
 	} else {
 		ctx->paused_total += now - ctx->paused_since;
-		log_info("pool: waiters drained to waiters_low; resuming reads");
+		if (pause_logged)
+			log_info("pool: waiters drained to waiters_low; resuming reads after %.3f s",
+				 now - ctx->paused_since);
 	}
 	for (struct conn *c = ctx->conns; c != NULL; c = c->next)
 		conn_update_io(c);

@@ -87,6 +87,12 @@ pool_slab_size(const struct pool *p)
 	return p->conf.slab_size;
 }
 
+size_t
+pool_capacity(const struct pool *p)
+{
+	return p->conf.slabs + p->conf.overflow;
+}
+
 static void *
 take_arena(struct pool *p)
 {

@@ -75,6 +75,8 @@ struct pool *pool_new(const struct pool_conf *conf, pool_pressure_cb *cb, void *
 void pool_free(struct pool *p);
 
 size_t pool_slab_size(const struct pool *p);
+/* The most slabs that can be out at once: the arena plus the overflow. */
+size_t pool_capacity(const struct pool *p);
 
 /*
  * Returns a slab (caller owns it until pool_release) or NULL when none is

@@ -66,14 +66,12 @@ sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb
 	 void *fail_arg, char *err, size_t errlen)
 {
 	struct sink *s = calloc(1, sizeof(*s));
-	struct pool_stats ps;
 	struct stat st;
 
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	pool_get_stats(pool, &ps);
 	s->loop = loop;
 	s->pool = pool;
 	s->slab_size = pool_slab_size(pool);
@@ -81,8 +79,8 @@ sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb
 	s->fail_arg = fail_arg;
 	s->restore_flags = -1;
 	s->rl = (struct ratelimit)RATELIMIT_INIT(10.0, 1);
-	/* Enough for every arena slab plus generous overflow. */
-	s->qcap = ps.slabs + 65536 + 1;
+	/* Every slab the pool can hand out fits in the queue at once. */
+	s->qcap = pool_capacity(pool) + 1;
 	s->q = calloc(s->qcap, sizeof(*s->q));
 	if (s->q == NULL) {
 		snprintf(err, errlen, "out of memory");

@@ -98,6 +98,11 @@ class Backpressure(unittest.TestCase):
             self.assertEqual(st["read_slabs"], "0")
             self.assertEqual(st["paused"], "0")
             self.assertEqual(int(st["pause_events"]) >= 1, True)
+            # Pauses are counted in full but logged at most once per 10 s.
+            logged = sum("pausing reads" in l for l in d.stderr_lines)
+            self.assertGreaterEqual(logged, 1)
+            self.assertLessEqual(logged, 3, "pause log lines: %d for %s pauses"
+                                 % (logged, st["pause_events"]))
             self.assertEqual(d.stop(), 0)
             self.assertEqual(d.proc.stdout.read(), b"")  # nothing duplicated after the count
 
