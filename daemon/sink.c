@@ -23,6 +23,10 @@
 #include "log.h"
 #include "stats.h"
 
+#ifndef SINK_EAGER_SLABS
+#define SINK_EAGER_SLABS 1
+#endif
+
 struct qslab {
 	uint8_t *slab;
 	size_t   off, len;
@@ -166,6 +170,14 @@ sink_reserve(struct sink *s, size_t need)
 			return (char *)s->cur;
 		}
 		queue_cur(s);
+		/*
+		 * Write full slabs now rather than at the end of the loop
+		 * iteration: one read can make megabytes of records, and
+		 * written while still in cache they cost the kernel's copy
+		 * less; the slab then comes straight back for reuse.
+		 */
+		if (s->qlen >= SINK_EAGER_SLABS)
+			sink_flush(s);
 	}
 	s->cur = pool_checkout(s->pool, POOL_OUTPUT);
 	if (s->cur == NULL)
