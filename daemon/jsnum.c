@@ -5,8 +5,9 @@
  * delegated to Dragonbox through jsnum_dragonbox.cc, since that is the part
  * that is hard to get both exact and fast.
  *
- * Every function writes exactly the bytes it reports and nothing past them
- * (no NUL), so callers may build output in place.
+ * Every function writes the bytes it reports (no NUL) and may use the rest
+ * of its JSNUM_MAX bytes as scratch: whole 8-byte stores are cheaper than
+ * exact-length ones, and the caller's next write covers them.
  */
 #include "jsnum.h"
 
@@ -21,7 +22,7 @@
  */
 void jsnum_shortest(double v, uint64_t *digits, int *exp10);
 
-/* Two digits per table lookup halves the divisions, which dominate. */
+/* Two digits per table lookup (exponents only; mantissas use digits8). */
 static const char pairs[201] =
 	"0001020304050607080910111213141516171819"
 	"2021222324252627282930313233343536373839"
@@ -52,45 +53,92 @@ count_digits(uint64_t v)
 	return t + (v >= pow10_u64[t]);
 }
 
-/* Exactly 8 digits of v < 10^8. */
-static void
-put8(char *p, uint32_t v)
+/*
+ * The 8 decimal digits of v < 10^8, zero-padded, as the ASCII bytes of a
+ * word in memory order (first digit at the lowest address once stored).
+ * Every digit is worked out at once in lanes of one 64-bit register, a
+ * few multiplies in all, instead of a chain of divisions by 10 or 100:
+ * split into two 4-digit lanes, each into two 2-digit lanes (x * 5243 >> 19
+ * is x / 100 for x < 10^4), each into two digits (x * 103 >> 10 is x / 10
+ * for x < 100).  No lane's product reaches the next lane.
+ */
+static inline uint64_t
+digits8(uint32_t v)
 {
-	uint32_t hi = v / 10000, lo = v % 10000;
+	uint64_t x = (uint64_t)(v / 10000) | (uint64_t)(v % 10000) << 32;
+	uint64_t h = ((x * 5243) >> 19) & 0x000000ff000000ffu;   /* lane / 100 */
 
-	memcpy(p, pairs + 2 * (hi / 100), 2);
-	memcpy(p + 2, pairs + 2 * (hi % 100), 2);
-	memcpy(p + 4, pairs + 2 * (lo / 100), 2);
-	memcpy(p + 6, pairs + 2 * (lo % 100), 2);
+	x = h | (x - h * 100) << 16;                             /* 4 x 2 digits */
+	h = ((x * 103) >> 10) & 0x000f000f000f000fu;             /* lane / 10 */
+	x = h | (x - h * 10) << 8;                               /* 8 x 1 digit */
+	x |= 0x3030303030303030u;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	x = __builtin_bswap64(x);
+#endif
+	return x;
 }
 
+/* Stores the last k (1..8) of the 8 digits in w at p; p[k..8) is scratch. */
+static inline void
+store_tail(char *p, uint64_t w, int k)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w <<= 8 * (8 - k);
+#else
+	w >>= 8 * (8 - k);
+#endif
+	memcpy(p, &w, 8);
+}
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__SIZEOF_INT128__)
+#define JSNUM_WIDE 1
+__extension__ typedef unsigned __int128 wide;
+
 /*
- * Writes exactly k digits of v < 10^k at p, zero-padded on the left (a
- * fraction's leading zeros need that).  Eight digits are peeled per 64-bit
- * division so the pair loop runs on 32-bit values, which divide cheaper.
+ * The k (1..16) digits of v < 10^k as a string in a register: digit i in
+ * byte i (little-endian), bytes past k zero.
  */
-static void
+static inline wide
+digit_string(uint64_t v, int k)
+{
+	if (k <= 8)
+		return digits8((uint32_t)v) >> (8 * (8 - k));
+
+	uint64_t hi = v / 100000000u;
+	uint64_t lo = v - hi * 100000000u;
+
+	return (wide)(digits8((uint32_t)hi) >> (8 * (16 - k))) |
+	       (wide)digits8((uint32_t)lo) << (8 * (k - 8));
+}
+#endif
+
+/*
+ * Writes exactly k (1..20) digits of v < 10^k at p, zero-padded on the left
+ * (a fraction's leading zeros need that).  May also write scratch bytes up
+ * to p + max(k, 8); callers write what follows afterwards.
+ */
+static inline void
 put_digits(char *p, uint64_t v, int k)
 {
-	char *e = p + k;
-
-	while (e - p > 8) {
-		uint64_t q = v / 100000000u;
-
-		put8(e - 8, (uint32_t)(v - q * 100000000u));
-		v = q;
-		e -= 8;
+	if (k <= 8) {
+		store_tail(p, digits8((uint32_t)v), k);
+		return;
 	}
 
-	uint32_t w = (uint32_t)v;
+	uint64_t hi = v / 100000000u;
+	uint64_t lo = v - hi * 100000000u;
 
-	while (e - p >= 2) {
-		e -= 2;
-		memcpy(e, pairs + 2 * (w % 100), 2);
-		w /= 100;
+	if (k <= 16) {
+		store_tail(p, digits8((uint32_t)hi), k - 8);
+	} else {
+		uint64_t top = hi / 100000000u;
+
+		store_tail(p, digits8((uint32_t)top), k - 16);
+		uint64_t mid = digits8((uint32_t)(hi - top * 100000000u));
+		memcpy(p + k - 16, &mid, 8);
 	}
-	if (e > p)
-		*p = (char)('0' + w);
+	uint64_t w = digits8((uint32_t)lo);
+	memcpy(p + k - 8, &w, 8);
 }
 
 /*
@@ -122,6 +170,16 @@ fill_short(char *p, char c, size_t n)
 size_t
 jsnum_u64(uint64_t v, char *out)
 {
+	/* Flags, types and small readings: one table load. */
+	if (v < 100) {
+		if (v < 10) {
+			out[0] = (char)('0' + v);
+			return 1;
+		}
+		memcpy(out, pairs + 2 * v, 2);
+		return 2;
+	}
+
 	int k = count_digits(v);
 
 	put_digits(out, v, k);
@@ -188,6 +246,37 @@ jsnum_double(double v, char *out)
 		put_digits(p, digits, k);
 		fill_short(p + k, '0', (size_t)(n - k));
 		p += n;
+#ifdef JSNUM_WIDE
+	} else if (0 < n && n <= 7) {
+		/*
+		 * The usual reading (12.5, 100.19999694824219): the digits
+		 * are built as one string in a 128-bit register, the '.' is
+		 * spliced in there, and the result is stored once.  Going
+		 * through memory instead (write, re-read, shift) stalls on
+		 * the fresh stores.  A 17th digit is peeled off first so the
+		 * rest fits the register.
+		 */
+		char last = 0;
+
+		if (k == 17) {
+			uint64_t q = digits / 10;
+
+			last = (char)('0' + (digits - q * 10));
+			digits = q;
+		}
+
+		int m = k == 17 ? 16 : k;
+		wide d = digit_string(digits, m);
+		wide keep = ((wide)1 << (8 * n)) - 1;
+		wide r = (d & keep) | (wide)'.' << (8 * n) | (d & ~keep) << 8;
+
+		memcpy(p, &r, 16);
+		if (m == 16)
+			p[16] = (char)(d >> 120);
+		if (last)
+			p[m + 1] = last;
+		p += k + 1;
+#endif
 	} else if (0 < n && n <= 21) {
 		/*
 		 * One division splits off the fraction so both halves go

@@ -17,7 +17,11 @@
 /* Longest text any function here writes (no terminating NUL is written). */
 #define JSNUM_MAX 32
 
-/* Writes v's text at out (at least JSNUM_MAX bytes); returns its length. */
+/*
+ * Writes v's text at out and returns its length.  out must have JSNUM_MAX
+ * bytes of room; the bytes past the text, within that room, may be
+ * overwritten (scratch), so write whatever follows after the call.
+ */
 size_t jsnum_double(double v, char *out);
 size_t jsnum_i64(int64_t v, char *out);
 size_t jsnum_u64(uint64_t v, char *out);

@@ -24,6 +24,7 @@ struct record_layout {
 	const struct schema *schema;          /* borrowed, outlives the layout */
 	char   *frag[SCHEMA_MAX_FIELDS];      /* `{"name":` then `,"name":` */
 	size_t  frag_len[SCHEMA_MAX_FIELDS];
+	uint8_t is_float[SCHEMA_MAX_FIELDS];  /* field_is_float, looked up once */
 	char   *schema_frag;                  /* `,"_schema":"name"` */
 	size_t  schema_frag_len;
 	size_t  bound;                        /* longest record without metadata */
@@ -58,7 +59,8 @@ size_t record_write_raw(char *out, uint8_t type, const uint8_t *value, size_t le
  * Used at start-up and per connection, never per record.
  */
 char *record_meta_string(const char *key, const char *text, size_t *len_out);
-/* Writes `,"_rx_ms":MS` into out (at least 48 bytes); returns its length. */
+/* Writes `,"_rx_ms":MS` into out (48 bytes of room, the rest of which may
+ * be overwritten); returns its length. */
 size_t record_meta_rx(char *out, int64_t ms);
 
 #endif

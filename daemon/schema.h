@@ -24,7 +24,7 @@ struct field {
 	uint8_t         type;      /* enum field_type */
 	uint8_t         order;     /* enum byte_order */
 	uint8_t         is_magic;
-	uint32_t        magic;     /* required value when is_magic */
+	uint32_t        magic;     /* required value when is_magic (an unsigned field) */
 };
 
 struct schema {
