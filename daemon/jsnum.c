@@ -13,14 +13,7 @@
 
 #include <string.h>
 
-/*
- * Defined in jsnum_dragonbox.cc (C++ shim, C linkage).  For finite v > 0:
- * v == *digits * 10^*exp10 after round-to-nearest-even parsing, *digits has
- * the fewest decimal digits (at most 17, no trailing zeros) and, among such,
- * is the closest to v, ties to even -- exactly ECMAScript's choice of s, k.
- * Kept out of jsnum.h because nothing but this file should call it.
- */
-void jsnum_shortest(double v, uint64_t *digits, int *exp10);
+#include "jsnum_shortest.h"
 
 /* Two digits per table lookup (exponents only; mantissas use digits8). */
 static const char pairs[201] =
@@ -90,25 +83,30 @@ store_tail(char *p, uint64_t w, int k)
 	memcpy(p, &w, 8);
 }
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__SIZEOF_INT128__)
-#define JSNUM_WIDE 1
-__extension__ typedef unsigned __int128 wide;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define JSNUM_SPLICE 1
 
 /*
- * The k (1..16) digits of v < 10^k as a string in a register: digit i in
- * byte i (little-endian), bytes past k zero.
+ * The k (1..16) digits of v < 10^k as a 16-byte string in two registers:
+ * digit i in byte i of lo, then of hi (little-endian); bytes past k zero.
  */
-static inline wide
+struct str16 {
+	uint64_t lo, hi;
+};
+
+static inline struct str16
 digit_string(uint64_t v, int k)
 {
 	if (k <= 8)
-		return digits8((uint32_t)v) >> (8 * (8 - k));
+		return (struct str16){ digits8((uint32_t)v) >> (8 * (8 - k)), 0 };
 
-	uint64_t hi = v / 100000000u;
-	uint64_t lo = v - hi * 100000000u;
+	uint64_t q = v / 100000000u;
+	uint64_t head = digits8((uint32_t)q) >> (8 * (16 - k));    /* k - 8 digits */
+	uint64_t tail = digits8((uint32_t)(v - q * 100000000u));   /* 8 digits */
+	int s = 8 * (k - 8);                                         /* 8..64 */
 
-	return (wide)(digits8((uint32_t)hi) >> (8 * (16 - k))) |
-	       (wide)digits8((uint32_t)lo) << (8 * (k - 8));
+	/* Two steps keep each shift below 64 when s is 64. */
+	return (struct str16){ head | (tail << (s - 8)) << 8, tail >> (64 - s) };
 }
 #endif
 
@@ -233,10 +231,9 @@ jsnum_double(double v, char *out)
 			return (size_t)(p - out) + jsnum_u64(i, p);
 	}
 
-	uint64_t digits;
-	int exp10;
-
-	jsnum_shortest(v, &digits, &exp10);
+	struct jsnum_decimal dec = jsnum_shortest(v);
+	uint64_t digits = dec.digits;
+	int exp10 = dec.exp10;
 
 	int k = count_digits(digits);
 	/* ECMAScript's n: v == 0.d * 10^n. */
@@ -246,15 +243,14 @@ jsnum_double(double v, char *out)
 		put_digits(p, digits, k);
 		fill_short(p + k, '0', (size_t)(n - k));
 		p += n;
-#ifdef JSNUM_WIDE
+#ifdef JSNUM_SPLICE
 	} else if (0 < n && n <= 7) {
 		/*
 		 * The usual reading (12.5, 100.19999694824219): the digits
-		 * are built as one string in a 128-bit register, the '.' is
-		 * spliced in there, and the result is stored once.  Going
-		 * through memory instead (write, re-read, shift) stalls on
-		 * the fresh stores.  A 17th digit is peeled off first so the
-		 * rest fits the register.
+		 * are built as one string in registers, the '.' is spliced in
+		 * there, and the result is stored once.  Going through memory
+		 * instead (write, re-read, shift) stalls on the fresh stores.
+		 * A 17th digit is peeled off first so the rest fits 16 bytes.
 		 */
 		char last = 0;
 
@@ -266,13 +262,14 @@ jsnum_double(double v, char *out)
 		}
 
 		int m = k == 17 ? 16 : k;
-		wide d = digit_string(digits, m);
-		wide keep = ((wide)1 << (8 * n)) - 1;
-		wide r = (d & keep) | (wide)'.' << (8 * n) | (d & ~keep) << 8;
+		struct str16 d = digit_string(digits, m);
+		uint64_t keep = ((uint64_t)1 << (8 * n)) - 1;    /* n <= 7 */
+		uint64_t lo = (d.lo & keep) | (uint64_t)'.' << (8 * n) | (d.lo & ~keep) << 8;
+		uint64_t hi = d.hi << 8 | d.lo >> 56;
 
-		memcpy(p, &r, 16);
-		if (m == 16)
-			p[16] = (char)(d >> 120);
+		memcpy(p, &lo, 8);
+		memcpy(p + 8, &hi, 8);
+		p[16] = (char)(d.hi >> 56);    /* the 16th digit, or scratch */
 		if (last)
 			p[m + 1] = last;
 		p += k + 1;

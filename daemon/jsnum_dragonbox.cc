@@ -12,7 +12,7 @@
 
 #include <dragonbox/dragonbox.h>
 
-extern "C" void jsnum_shortest(double v, uint64_t *digits, int *exp10) noexcept;
+#include "jsnum_shortest.h"
 
 /*
  * v must be finite and > 0; jsnum.c deals with sign, zero, NaN and infinity.
@@ -23,8 +23,8 @@ extern "C" void jsnum_shortest(double v, uint64_t *digits, int *exp10) noexcept;
  *  - to_even: among shortest candidates take the closest, ties to even.
  *  - remove: trailing zeros stripped, so the digit count k is minimal.
  */
-extern "C" void
-jsnum_shortest(double v, uint64_t *digits, int *exp10) noexcept
+extern "C" struct jsnum_decimal
+jsnum_shortest(double v) noexcept
 {
 	namespace pol = jkj::dragonbox::policy;
 	auto r = jkj::dragonbox::to_decimal(v, pol::sign::ignore,
@@ -32,6 +32,5 @@ jsnum_shortest(double v, uint64_t *digits, int *exp10) noexcept
 	                                    pol::decimal_to_binary_rounding::nearest_to_even,
 	                                    pol::binary_to_decimal_rounding::to_even,
 	                                    pol::cache::full);
-	*digits = r.significand;
-	*exp10 = r.exponent;
+	return { r.significand, r.exponent };
 }
