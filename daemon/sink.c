@@ -23,9 +23,8 @@
 #include "log.h"
 #include "stats.h"
 
-#ifndef SINK_EAGER_SLABS
+/* Full slabs queued before sink_reserve() writes them out (see there). */
 #define SINK_EAGER_SLABS 1
-#endif
 
 struct qslab {
 	uint8_t *slab;
