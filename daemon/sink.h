@@ -1,10 +1,12 @@
 /*
  * sink: the record output (stdout or an append-mode file).
  *
- * Records are written into the current output slab (from the pool); full
- * slabs queue here, in order, until written.  sink_flush() writes as much
- * as the output takes, with writev, and releases each slab as soon as it is
- * out, which is what wakes connections waiting for slabs.  Every slab holds
+ * Records are written into the current output slab (from the pool).  A
+ * slab is written as soon as it is full (from sink_reserve), the partly
+ * filled one by sink_flush() at the end of a loop iteration; while the
+ * output cannot take more, full slabs queue here, in order.  Writing uses
+ * writev and releases each slab as soon as it is out, which is what wakes
+ * connections waiting for slabs.  Every slab holds
  * whole lines only, so a file never shows half a line between two writes.
  * A slow reader of stdout (EAGAIN) arms a write watcher; the queue then
  * grows until the pool runs dry and reads pause: backpressure, not loss.
@@ -35,9 +37,11 @@ void sink_free(struct sink *s);
 
 /*
  * Returns room for `need` bytes (need <= slab size) at the end of the
- * output, or NULL when a new slab is needed and the pool has none: the
- * caller then waits as a POOL_OUTPUT waiter and hands the granted slab to
- * sink_adopt().  The room stays valid until the next sink call.
+ * output; moving on from a full slab writes it first (which may release
+ * slabs to waiters).  Returns NULL when a new slab is needed and the pool
+ * has none: the caller then waits as a POOL_OUTPUT waiter and hands the
+ * granted slab to sink_adopt().  The room stays valid until the next sink
+ * call.
  */
 char *sink_reserve(struct sink *s, size_t need);
 /* Marks n bytes of the reserved room as written: `records` whole lines. */
