@@ -274,7 +274,6 @@ process(struct conn *c)
 	struct listener *l = c->l;
 	const struct framer_conf *fc = &l->conf->framer;
 	struct record_meta meta, *m = NULL;
-	union value vals[SCHEMA_MAX_FIELDS];
 	size_t records = 0;
 	struct frame fr;
 	enum process_result res = PROCESS_DONE;
@@ -306,7 +305,12 @@ process(struct conn *c)
 		}
 		lay = fc->kind == FRAMING_FIXED ? l->layout : l->tlv_layout[fr.type];
 		if (lay != NULL) {
-			enum schema_status ss = schema_decode(lay->schema, fr.value, fr.len, vals);
+			enum schema_status ss = SCHEMA_OK;
+
+			if (fr.len != lay->schema->size)
+				ss = SCHEMA_BAD_SIZE;
+			else if (lay->has_magic)
+				ss = schema_check(lay->schema, fr.value, fr.len);
 			if (ss != SCHEMA_OK) {
 				if (ss == SCHEMA_BAD_SIZE) {
 					STATS_INC(bad_size);
@@ -323,7 +327,7 @@ process(struct conn *c)
 				res = PROCESS_WAIT;
 				break;
 			}
-			sink_commit(ctx->sink, record_write(out, lay, vals, m), 1);
+			sink_commit(ctx->sink, record_write_frame(out, lay, fr.value, m), 1);
 		} else {
 			out = sink_reserve(ctx->sink, record_raw_bound(fr.len, m));
 			if (out == NULL) {

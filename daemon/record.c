@@ -49,6 +49,7 @@ record_layout_init(struct record_layout *l, const struct schema *s)
 		if (l->frag[i] == NULL)
 			goto fail;
 		l->is_float[i] = (uint8_t)field_is_float((enum field_type)s->fields[i].type);
+		l->has_magic |= s->fields[i].is_magic;
 		l->bound += l->frag_len[i] + JSNUM_MAX;
 	}
 	l->schema_frag = json_fragment(",\"_schema\":", s->name, "", &l->schema_frag_len);
@@ -127,24 +128,50 @@ put_meta(char *o, const struct record_meta *m, const char *schema_frag, size_t s
 	return o;
 }
 
-size_t
-record_write(char *out, const struct record_layout *l, const union value *v,
-	     const struct record_meta *m)
+/* Field i's fragment and value; returns the end. */
+static inline char *
+put_field(char *o, const struct record_layout *l, size_t i, union value v)
 {
-	const struct schema *s = l->schema;
-	char *o = out;
+	o = put(o, l->frag[i], l->frag_len[i]);
+	if (l->is_float[i])
+		o += jsnum_double(v.f, o);
+	else
+		o += jsnum_i64(v.i, o);
+	return o;
+}
 
-	for (size_t i = 0; i < s->nfields; i++) {
-		o = put(o, l->frag[i], l->frag_len[i]);
-		if (l->is_float[i])
-			o += jsnum_double(v[i].f, o);
-		else
-			o += jsnum_i64(v[i].i, o);
-	}
+static inline char *
+put_end(char *o, const struct record_layout *l, const struct record_meta *m)
+{
 	if (m != NULL)
 		o = put_meta(o, m, l->schema_frag, l->schema_frag_len);
 	*o++ = '}';
 	*o++ = '\n';
+	return o;
+}
+
+size_t
+record_write(char *out, const struct record_layout *l, const union value *v,
+	     const struct record_meta *m)
+{
+	char *o = out;
+
+	for (size_t i = 0; i < l->schema->nfields; i++)
+		o = put_field(o, l, i, v[i]);
+	o = put_end(o, l, m);
+	return (size_t)(o - out);
+}
+
+size_t
+record_write_frame(char *out, const struct record_layout *l, const uint8_t *frame,
+		   const struct record_meta *m)
+{
+	const struct schema *s = l->schema;
+	char *o = out;
+
+	for (size_t i = 0; i < s->nfields; i++)
+		o = put_field(o, l, i, schema_field(&s->fields[i], frame));
+	o = put_end(o, l, m);
 	return (size_t)(o - out);
 }
 

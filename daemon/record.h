@@ -25,6 +25,7 @@ struct record_layout {
 	char   *frag[SCHEMA_MAX_FIELDS];      /* `{"name":` then `,"name":` */
 	size_t  frag_len[SCHEMA_MAX_FIELDS];
 	uint8_t is_float[SCHEMA_MAX_FIELDS];  /* field_is_float, looked up once */
+	uint8_t has_magic;                    /* frames need schema_check's magic test */
 	char   *schema_frag;                  /* `,"_schema":"name"` */
 	size_t  schema_frag_len;
 	size_t  bound;                        /* longest record without metadata */
@@ -50,6 +51,12 @@ size_t record_raw_bound(size_t value_len, const struct record_meta *m);
 /* Writes the record and its '\n' at out; returns the bytes written. */
 size_t record_write(char *out, const struct record_layout *l, const union value *v,
 		    const struct record_meta *m);
+/*
+ * The same record straight from a frame (borrowed) that has passed
+ * schema_check(): each field is decoded as it is written.
+ */
+size_t record_write_frame(char *out, const struct record_layout *l, const uint8_t *frame,
+			  const struct record_meta *m);
 size_t record_write_raw(char *out, uint8_t type, const uint8_t *value, size_t len,
 			const struct record_meta *m);
 

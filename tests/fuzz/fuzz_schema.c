@@ -12,7 +12,8 @@
  *
  * Each successful decode is written as a record, with metadata off and on,
  * into a heap buffer of exactly record_bound() bytes, and read back with
- * jansson: one '\n'-terminated line holding one JSON object with the
+ * jansson (and compared with record_write_frame's bytes for the same
+ * frame): one '\n'-terminated line holding one JSON object with the
  * schema's keys (then the metadata keys) in order, no duplicates, integers
  * as JSON integers equal to the decoded ones, floats equal to the decoded
  * double, or null for NaN and the infinities.
@@ -154,8 +155,8 @@ static char *meta_listener, *meta_peer;
 static size_t meta_listener_len, meta_peer_len;
 
 static void
-check_record(const struct record_layout *l, const union value *v, const struct record_meta *m,
-	     int64_t rx_ms)
+check_record(const struct record_layout *l, const union value *v, const uint8_t *frame,
+	     const struct record_meta *m, int64_t rx_ms)
 {
 	const struct schema *s = l->schema;
 	size_t bound = record_bound(l, m), n;
@@ -171,6 +172,13 @@ check_record(const struct record_layout *l, const union value *v, const struct r
 	CHECK(n >= 3 && out[n - 1] == '\n' && out[n - 2] == '}' && out[0] == '{');
 	CHECK(memchr(out, '\n', n - 1) == NULL);
 	CHECK(memchr(out, '\0', n) == NULL);
+
+	/* The daemon's path, decoding as it writes, gives the same bytes. */
+	char *direct = malloc(bound);
+	CHECK(direct != NULL);
+	CHECK(record_write_frame(direct, l, frame, m) == n);
+	CHECK(memcmp(direct, out, n) == 0);
+	free(direct);
 
 	root = json_loadb(out, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
@@ -259,7 +267,7 @@ decode_and_write(const struct schema *s, const struct record_layout *l, const ui
 	CHECK(st == SCHEMA_OK);
 	check_spec_values(s, p, v);
 
-	check_record(l, v, NULL, 0);
+	check_record(l, v, p, NULL, 0);
 
 	char rx[48];
 	struct record_meta m = {
@@ -267,7 +275,7 @@ decode_and_write(const struct schema *s, const struct record_layout *l, const ui
 		rx, record_meta_rx(rx, rx_ms),
 	};
 	CHECK(m.rx_len <= sizeof(rx));
-	check_record(l, v, &m, rx_ms);
+	check_record(l, v, p, &m, rx_ms);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
