@@ -264,6 +264,45 @@ update_rx(struct conn_ctx *ctx)
 enum process_result { PROCESS_DONE, PROCESS_WAIT, PROCESS_BAD };
 
 /*
+ * The common case of process(), fixed-size frames, without the framer's
+ * and the sink's per-record calls: the frame size and the record bound do
+ * not change, so records are written back to back into the sink's room and
+ * committed together.  Stops at a partial frame, when the sink needs a slab
+ * (PROCESS_WAIT), or before a frame that fails schema_check(), which it
+ * leaves for process() to report.  Adds the records written to *records.
+ */
+static enum process_result
+process_fixed(struct conn *c, const struct record_meta *m, size_t *records)
+{
+	struct sink *sink = c->ctx->sink;
+	const struct record_layout *lay = c->l->layout;
+	uint32_t size = (uint32_t)lay->schema->size;
+	size_t bound = record_bound(lay, m);
+
+	while (c->len - c->pos >= size) {
+		char *out = sink_reserve(sink, bound), *o;
+		size_t room, n = 0;
+
+		if (out == NULL)
+			return PROCESS_WAIT;
+		room = sink_room(sink);
+		for (o = out; c->len - c->pos >= size && (size_t)(o - out) + bound <= room; n++) {
+			const uint8_t *frame = c->slab + c->pos;
+
+			if (lay->has_magic && schema_check(lay->schema, frame, size) != SCHEMA_OK)
+				break;
+			o += record_write_frame(o, lay, frame, m);
+			c->pos += size;
+		}
+		sink_commit(sink, (size_t)(o - out), n);
+		*records += n;
+		if (c->len - c->pos >= size && (size_t)(o - out) + bound <= room)
+			break;  /* stopped at a bad frame */
+	}
+	return PROCESS_DONE;
+}
+
+/*
  * Turns every complete frame in slab[pos..len) into a record.  Stops early
  * (PROCESS_WAIT) when the sink needs a slab the pool does not have.
  */
@@ -283,6 +322,11 @@ process(struct conn *c)
 		meta = (struct record_meta){ l->meta, l->meta_len, c->peer, c->peer_len,
 					     ctx->rx, ctx->rx_len };
 		m = &meta;
+	}
+	if (fc->kind == FRAMING_FIXED) {
+		res = process_fixed(c, m, &records);
+		if (res == PROCESS_WAIT)
+			goto out;
 	}
 	for (;;) {
 		enum framer_status st = framer_next(fc, c->slab + c->pos, c->len - c->pos, &fr);
@@ -339,6 +383,7 @@ process(struct conn *c)
 		c->pos += (uint32_t)fr.total;
 		records++;
 	}
+out:
 	STATS_ADD(frames_in, records);
 	if (records > 0) {
 		l->records_in += records;

@@ -184,6 +184,12 @@ sink_reserve(struct sink *s, size_t need)
 	return (char *)s->cur;
 }
 
+size_t
+sink_room(const struct sink *s)
+{
+	return s->slab_size - s->cur_len;
+}
+
 void
 sink_commit(struct sink *s, size_t n, size_t records)
 {

@@ -44,6 +44,8 @@ void sink_free(struct sink *s);
  * call.
  */
 char *sink_reserve(struct sink *s, size_t need);
+/* Bytes of room after a successful sink_reserve() (at least its need). */
+size_t sink_room(const struct sink *s);
 /* Marks n bytes of the reserved room as written: `records` whole lines. */
 void sink_commit(struct sink *s, size_t n, size_t records);
 /* Takes ownership of a slab granted by the pool for output. */
