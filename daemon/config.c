@@ -54,7 +54,7 @@ static const char *const section_names[NSECTIONS] = {
 };
 
 enum key {
-	KEY_PATH, KEY_METADATA,
+	KEY_PATH, KEY_METADATA, KEY_CACHE_WINDOW,
 	KEY_SLAB_SIZE, KEY_SLABS, KEY_OVERFLOW, KEY_RESERVE, KEY_MAX_WAITERS, KEY_WAITERS_LOW,
 	KEY_MAX_RETAINED,
 	KEY_MAX_CONNECTIONS, KEY_IDLE_TIMEOUT, KEY_SHUTDOWN_TIMEOUT,
@@ -72,6 +72,8 @@ static const struct keydef {
 } keys[NKEYS] = {
 	[KEY_PATH]            = { SEC_OUTPUT,   "path",            0, 0 },
 	[KEY_METADATA]        = { SEC_OUTPUT,   "metadata",        0, 0 },
+	/* 0 (off) or at least 1 MiB, checked in set_key(). */
+	[KEY_CACHE_WINDOW]    = { SEC_OUTPUT,   "cache_window",    0, 1099511627776ull },
 	[KEY_SLAB_SIZE]       = { SEC_POOL,     "slab_size",       4096, 16777216 },
 	[KEY_SLABS]           = { SEC_POOL,     "slabs",           2, 1048576 },
 	[KEY_OVERFLOW]        = { SEC_POOL,     "overflow",        0, 65536 },
@@ -169,6 +171,7 @@ reset_defaults(struct config *c, const char *source)
 	snprintf(c->source, sizeof(c->source), "%s", source);
 	strcpy(c->output_path, "-");
 	c->metadata = 1;
+	c->cache_window = 67108864;
 	c->pool = (struct pool_conf){
 		.slab_size = 131072, .slabs = 256, .overflow = 0,
 		.reserve = 2, .max_waiters = 64, .waiters_low = 16,
@@ -335,6 +338,16 @@ set_key(struct parse *p, enum key k, const char *v)
 		}
 		c->metadata = b;
 		return 0;
+	case KEY_CACHE_WINDOW:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		if (n != 0 && n < 1048576) {
+			fail(p, p->lineno, "cache_window: \"%s\" is too small (0 turns it off; "
+			     "otherwise at least 1048576)", v);
+			return -1;
+		}
+		c->cache_window = (size_t)n;
+		return 0;
 	case KEY_LEVEL:
 		if ((b = log_level_parse(v)) < 0) {
 			fail(p, p->lineno,
@@ -473,7 +486,7 @@ static const char *
 known_keys(enum section sec)
 {
 	switch (sec) {
-	case SEC_OUTPUT:   return "path, metadata";
+	case SEC_OUTPUT:   return "path, metadata, cache_window";
 	case SEC_POOL:     return "slab_size, slabs, overflow, reserve, max_waiters, waiters_low, "
 				  "max_retained";
 	case SEC_LIMITS:   return "max_connections, idle_timeout, shutdown_timeout";

@@ -397,6 +397,7 @@ main(int argc, char **argv)
 		notify_sendf("STATUS=failed: output: %s", err);
 		return EXIT_OSERR;
 	}
+	sink_set_cache_window(ctx.sink, cfg.cache_window);
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
 		int rc;
 

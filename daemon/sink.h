@@ -32,6 +32,13 @@ typedef void sink_fail_cb(void *arg);
  */
 struct sink *sink_new(struct ev_loop *loop, struct pool *pool, const char *path,
 		      sink_fail_cb *fail, void *fail_arg, char *err, size_t errlen);
+/*
+ * Keeps only about `bytes` of the newest output in the page cache when the
+ * output is a regular file: older output is written back and dropped from
+ * the cache as new output arrives (0: leave it all to the kernel).  Call
+ * after sink_new(); a reopened file gets the same window.
+ */
+void sink_set_cache_window(struct sink *s, size_t bytes);
 /* Releases every slab the sink holds (unwritten data is dropped: flush first). */
 void sink_free(struct sink *s);
 

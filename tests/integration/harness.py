@@ -68,7 +68,8 @@ class Daemon:
     """One ingestd process.  Use as a context manager."""
 
     def __init__(self, listeners=DEFAULT_LISTENERS, output="file", metadata=False,
-                 extra="", pool="", stdout=None, env=None, args=None, binary=None, prefix=None, output_path=None):
+                 extra="", pool="", stdout=None, env=None, args=None, binary=None, prefix=None, output_path=None,
+                 output_extra=""):
         self.tmp = tempfile.TemporaryDirectory(prefix="ingestd-test-")
         self.dir = self.tmp.name
         self.out_path = os.path.join(self.dir, "out.jsonl") if output == "file" else None
@@ -77,6 +78,7 @@ class Daemon:
         self.config_path = os.path.join(self.dir, "ingestd.ini")
         text = "[output]\npath = %s\nmetadata = %s\n" % (
             self.out_path or "-", "on" if metadata else "off")
+        text += output_extra
         text += "[log]\nlevel = debug\nstats_interval = 0\n"
         if pool:
             text += "[pool]\n" + pool + "\n"

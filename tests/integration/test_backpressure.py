@@ -1,7 +1,9 @@
 """Memory bounded by the pool, nothing lost: a stalled reader of stdout makes
 the daemon stop reading and TCP push back on the senders; when the reader
 resumes every record comes out exactly once, in order per connection."""
+import ctypes
 import json
+import os
 import resource
 import select
 import socket
@@ -136,6 +138,69 @@ class FileOutput(unittest.TestCase):
         # about ten slabs per 128 KiB read.
         self.assertLessEqual(int(st["slabs_peak"]), 3, st)
         self.assertEqual(st["pause_events"], "0", st)
+
+
+def resident_bytes(path):
+    """Bytes of the file now in the page cache (mincore(2))."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = os.path.getsize(path)
+    page = os.sysconf("SC_PAGE_SIZE")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, 1, 1, fd, 0)      # PROT_READ, MAP_SHARED
+        if addr in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap")
+        vec = (ctypes.c_ubyte * ((size + page - 1) // page))()
+        try:
+            if libc.mincore(addr, size, vec) != 0:
+                raise OSError(ctypes.get_errno(), "mincore")
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+    return sum(b & 1 for b in vec) * page
+
+
+class CacheWindow(unittest.TestCase):
+    """[output] cache_window: output older than the window is written back
+    and dropped from the page cache as new output arrives."""
+
+    def run_two_phases(self, window):
+        with Daemon(metadata=True, output_extra="cache_window = %d\n" % window) as d:
+            if subprocess.run(["stat", "-f", "-c", "%T", d.dir], capture_output=True,
+                              text=True).stdout.strip() == "tmpfs":
+                self.skipTest("output directory is on tmpfs: no writeback to drop behind")
+            for phase in range(2):
+                d.send(b"".join(sensor24(phase, float(k)) for k in range(100000)))
+                # The daemon's own count, not wait_records(): reading the
+                # file back would pull it into the cache again.
+                while int(d.stats()["records_out"]) < 100000 * (phase + 1):
+                    pass
+                # Phase one's pages are clean from here on, so dropping the
+                # ones that leave the window in phase two cannot be refused
+                # for pages still under writeback.
+                os.sync()
+            size, resident = os.path.getsize(d.out_path), resident_bytes(d.out_path)
+            self.assertEqual(d.stop(), 0)
+        print("\n  cache_window %d: %.1f of %.1f MB of output cached"
+              % (window, resident / 1e6, size / 1e6))
+        return size, resident
+
+    def test_old_output_leaves_the_page_cache(self):
+        size, resident = self.run_two_phases(4 << 20)
+        self.assertGreater(size, 30 << 20)
+        # At least phase one's last 4 MiB (clean) left the cache; on a disk
+        # that keeps up, nearly everything older than the window did.
+        self.assertLessEqual(resident, size - (4 << 20))
+
+    def test_zero_leaves_the_cache_to_the_kernel(self):
+        size, resident = self.run_two_phases(0)
+        self.assertGreater(resident, size - (1 << 20))
 
 
 class IdleConnections(unittest.TestCase):

@@ -93,6 +93,7 @@ check_default_values(const struct config *c)
 	assert_non_null(l16);
 	assert_string_equal(c->output_path, "-");
 	assert_int_equal(c->metadata, 1);
+	assert_int_equal(c->cache_window, 67108864);
 	assert_int_equal(c->pool.slab_size, 131072);
 	assert_int_equal(c->pool.slabs, 256);
 	assert_int_equal(c->pool.overflow, 0);
@@ -138,6 +139,7 @@ assert_config_equal(const struct config *a, const struct config *b)
 {
 	assert_string_equal(a->output_path, b->output_path);
 	assert_int_equal(a->metadata, b->metadata);
+	assert_int_equal(a->cache_window, b->cache_window);
 	assert_memory_equal(&a->pool, &b->pool, sizeof(a->pool));
 	assert_int_equal(a->max_connections, b->max_connections);
 	assert_true(a->idle_timeout == b->idle_timeout);
@@ -218,6 +220,7 @@ test_variants(void **state)
 		"  [ output ]   ; trimmed header, trailing comment\n"
 		"path=/var/lib/ingestd/out;1.jsonl   ; ';' after a blank starts a comment\n"
 		"metadata = OFF\n"
+		"cache_window = 0\n"
 		"[pool]\r\n"
 		"slab_size = 4096\n"
 		"slabs = 2\n"
@@ -255,6 +258,7 @@ test_variants(void **state)
 	assert_string_equal(c->source, "variants");
 	assert_string_equal(c->output_path, "/var/lib/ingestd/out;1.jsonl");
 	assert_int_equal(c->metadata, 0);
+	assert_int_equal(c->cache_window, 0);
 	assert_int_equal(c->pool.slab_size, 4096);
 	assert_int_equal(c->pool.slabs, 2);
 	assert_int_equal(c->pool.overflow, 65536);
@@ -276,7 +280,7 @@ test_variants(void **state)
 	assert_ptr_equal(l->tlv_map[255], schema_find("legacy16"));
 	assert_ptr_equal(l->tlv_map[7], schema_find("sensor24"));
 	assert_null(l->tlv_map[1]);
-	assert_int_equal(l->line, 19);
+	assert_int_equal(l->line, 20);
 
 	l = &c->listeners[1];
 	assert_string_equal(l->name, "second");
@@ -426,7 +430,7 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	  "metrics, listener NAME)" },
 	{ "unknown_key",
 	  "[output]\ncolour = red\n",
-	  "%s:2: colour: unknown key in [output] (known: path, metadata)" },
+	  "%s:2: colour: unknown key in [output] (known: path, metadata, cache_window)" },
 	{ "unknown_listener_key",
 	  FIXED_A "colour = red\n",
 	  "%s:6: colour: unknown key in [listener a] (known: address, port, framing, schema, "
@@ -469,6 +473,12 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	{ "port_with_hash_comment",
 	  "[listener a]\naddress = 127.0.0.1\nport = 7001 # only ; starts inline comments\n",
 	  "%s:3: port: \"7001 # only\" is not a port number (0-65535)" },
+	{ "cache_window_small",
+	  "[output]\ncache_window = 65536\n",
+	  "%s:2: cache_window: \"65536\" is too small (0 turns it off; otherwise at least 1048576)" },
+	{ "cache_window_suffix",
+	  "[output]\ncache_window = 64M\n",
+	  "%s:2: cache_window: \"64M\" is not an integer" },
 	{ "bad_bool",
 	  "[output]\nmetadata = maybe\n",
 	  "%s:2: metadata: \"maybe\" is not a boolean (on/off, yes/no, true/false, 1/0)" },
