@@ -264,6 +264,18 @@ update_rx(struct conn_ctx *ctx)
 enum process_result { PROCESS_DONE, PROCESS_WAIT, PROCESS_BAD };
 
 /*
+ * schema_check() for a frame of layout lay, skipped when the size is right
+ * and the schema has no magic field: then there is nothing to check.
+ */
+static inline enum schema_status
+check_frame(const struct record_layout *lay, const uint8_t *frame, size_t len)
+{
+	if (len == lay->schema->size && !lay->has_magic)
+		return SCHEMA_OK;
+	return schema_check(lay->schema, frame, len);
+}
+
+/*
  * The common case of process(), fixed-size frames, without the framer's
  * and the sink's per-record calls: the frame size and the record bound do
  * not change, so records are written back to back into the sink's room and
@@ -279,7 +291,9 @@ process_fixed(struct conn *c, const struct record_meta *m, size_t *records)
 	uint32_t size = (uint32_t)lay->schema->size;
 	size_t bound = record_bound(lay, m);
 
-	while (c->len - c->pos >= size) {
+	int bad = 0;
+
+	while (!bad && c->len - c->pos >= size) {
 		char *out = sink_reserve(sink, bound), *o;
 		size_t room, n = 0;
 
@@ -289,15 +303,15 @@ process_fixed(struct conn *c, const struct record_meta *m, size_t *records)
 		for (o = out; c->len - c->pos >= size && (size_t)(o - out) + bound <= room; n++) {
 			const uint8_t *frame = c->slab + c->pos;
 
-			if (lay->has_magic && schema_check(lay->schema, frame, size) != SCHEMA_OK)
+			if (check_frame(lay, frame, size) != SCHEMA_OK) {
+				bad = 1;
 				break;
+			}
 			o += record_write_frame(o, lay, frame, m);
 			c->pos += size;
 		}
 		sink_commit(sink, (size_t)(o - out), n);
 		*records += n;
-		if (c->len - c->pos >= size && (size_t)(o - out) + bound <= room)
-			break;  /* stopped at a bad frame */
 	}
 	return PROCESS_DONE;
 }
@@ -349,12 +363,8 @@ process(struct conn *c)
 		}
 		lay = fc->kind == FRAMING_FIXED ? l->layout : l->tlv_layout[fr.type];
 		if (lay != NULL) {
-			enum schema_status ss = SCHEMA_OK;
+			enum schema_status ss = check_frame(lay, fr.value, fr.len);
 
-			if (fr.len != lay->schema->size)
-				ss = SCHEMA_BAD_SIZE;
-			else if (lay->has_magic)
-				ss = schema_check(lay->schema, fr.value, fr.len);
 			if (ss != SCHEMA_OK) {
 				if (ss == SCHEMA_BAD_SIZE) {
 					STATS_INC(bad_size);

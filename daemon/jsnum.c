@@ -252,6 +252,7 @@ jsnum_double(double v, char *out)
 		 * instead (write, re-read, shift) stalls on the fresh stores.
 		 * A 17th digit is peeled off first so the rest fits 16 bytes.
 		 */
+		int m = k;             /* digits in the register string */
 		char last = 0;
 
 		if (k == 17) {
@@ -259,9 +260,9 @@ jsnum_double(double v, char *out)
 
 			last = (char)('0' + (digits - q * 10));
 			digits = q;
+			m = 16;
 		}
 
-		int m = k == 17 ? 16 : k;
 		struct str16 d = digit_string(digits, m);
 		uint64_t keep = ((uint64_t)1 << (8 * n)) - 1;    /* n <= 7 */
 		uint64_t lo = (d.lo & keep) | (uint64_t)'.' << (8 * n) | (d.lo & ~keep) << 8;
@@ -270,8 +271,8 @@ jsnum_double(double v, char *out)
 		memcpy(p, &lo, 8);
 		memcpy(p + 8, &hi, 8);
 		p[16] = (char)(d.hi >> 56);    /* the 16th digit, or scratch */
-		if (last)
-			p[m + 1] = last;
+		if (m != k)
+			p[17] = last;
 		p += k + 1;
 #endif
 	} else if (0 < n && n <= 21) {
