@@ -76,7 +76,7 @@ window_reset(struct sink *s)
 	struct stat st;
 
 	s->chunk = 0;
-	if (s->window == 0 || s->path == NULL || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))
+	if (s->window == 0 || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return;
 	s->chunk = s->window / 4;
 	s->file_end = s->wb_next = st.st_size;
@@ -101,8 +101,8 @@ window_advance(struct sink *s, size_t n)
 	s->file_end += (off_t)n;
 	while (s->file_end - s->wb_next >= (off_t)s->chunk) {
 		if (sync_file_range(s->fd, s->wb_next, (off_t)s->chunk, SYNC_FILE_RANGE_WRITE) != 0) {
-			log_debug("output %s: sync_file_range: %s; page-cache window off", s->path,
-				  strerror(errno));
+			log_debug("output %s: sync_file_range: %s; page-cache window off",
+				  s->path ? s->path : "stdout", strerror(errno));
 			s->chunk = 0;
 			return;
 		}

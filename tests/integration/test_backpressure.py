@@ -9,6 +9,7 @@ import select
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import unittest
 
@@ -170,10 +171,16 @@ class CacheWindow(unittest.TestCase):
     """[output] cache_window: output older than the window is written back
     and dropped from the page cache as new output arrives."""
 
-    def run_two_phases(self, window):
-        with Daemon(metadata=True, output_extra="cache_window = %d\n" % window) as d:
-            if subprocess.run(["stat", "-f", "-c", "%T", d.dir], capture_output=True,
-                              text=True).stdout.strip() == "tmpfs":
+    def run_two_phases(self, window, to_stdout=False):
+        """Two phases of 100k records; with to_stdout, the daemon's stdout
+        is redirected to a regular file instead of naming it in [output]."""
+        stdout = tempfile.NamedTemporaryFile(prefix="ingestd-stdout-") if to_stdout else None
+        with Daemon(metadata=True, output="stdout" if to_stdout else "file", stdout=stdout,
+                    output_extra="cache_window = %d\n" % window) as d:
+            if to_stdout:
+                d.out_path = stdout.name
+            if subprocess.run(["stat", "-f", "-c", "%T", os.path.dirname(d.out_path)],
+                              capture_output=True, text=True).stdout.strip() == "tmpfs":
                 self.skipTest("output directory is on tmpfs: no writeback to drop behind")
             for phase in range(2):
                 d.send(b"".join(sensor24(phase, float(k)) for k in range(100000)))
@@ -196,6 +203,11 @@ class CacheWindow(unittest.TestCase):
         self.assertGreater(size, 30 << 20)
         # At least phase one's last 4 MiB (clean) left the cache; on a disk
         # that keeps up, nearly everything older than the window did.
+        self.assertLessEqual(resident, size - (4 << 20))
+
+    def test_stdout_redirected_to_a_file(self):
+        size, resident = self.run_two_phases(4 << 20, to_stdout=True)
+        self.assertGreater(size, 30 << 20)
         self.assertLessEqual(resident, size - (4 << 20))
 
     def test_zero_leaves_the_cache_to_the_kernel(self):
