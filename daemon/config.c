@@ -54,7 +54,7 @@ static const char *const section_names[NSECTIONS] = {
 };
 
 enum key {
-	KEY_PATH, KEY_METADATA, KEY_CACHE_WINDOW,
+	KEY_PATH, KEY_METADATA, KEY_CACHE_WINDOW, KEY_PREALLOCATE,
 	KEY_SLAB_SIZE, KEY_SLABS, KEY_OVERFLOW, KEY_RESERVE, KEY_MAX_WAITERS, KEY_WAITERS_LOW,
 	KEY_MAX_RETAINED,
 	KEY_MAX_CONNECTIONS, KEY_IDLE_TIMEOUT, KEY_SHUTDOWN_TIMEOUT,
@@ -74,6 +74,7 @@ static const struct keydef {
 	[KEY_METADATA]        = { SEC_OUTPUT,   "metadata",        0, 0 },
 	/* 0 (off) or at least 1 MiB, checked in set_key(). */
 	[KEY_CACHE_WINDOW]    = { SEC_OUTPUT,   "cache_window",    0, 1099511627776ull },
+	[KEY_PREALLOCATE]     = { SEC_OUTPUT,   "preallocate",     0, 1099511627776ull },
 	[KEY_SLAB_SIZE]       = { SEC_POOL,     "slab_size",       4096, 16777216 },
 	[KEY_SLABS]           = { SEC_POOL,     "slabs",           2, 1048576 },
 	[KEY_OVERFLOW]        = { SEC_POOL,     "overflow",        0, 65536 },
@@ -172,6 +173,7 @@ reset_defaults(struct config *c, const char *source)
 	strcpy(c->output_path, "-");
 	c->metadata = 1;
 	c->cache_window = 67108864;
+	c->preallocate = 16777216;
 	c->pool = (struct pool_conf){
 		.slab_size = 131072, .slabs = 256, .overflow = 0,
 		.reserve = 2, .max_waiters = 64, .waiters_low = 16,
@@ -348,6 +350,16 @@ set_key(struct parse *p, enum key k, const char *v)
 		}
 		c->cache_window = (size_t)n;
 		return 0;
+	case KEY_PREALLOCATE:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		if (n != 0 && n < 1048576) {
+			fail(p, p->lineno, "preallocate: \"%s\" is too small (0 turns it off; "
+			     "otherwise at least 1048576)", v);
+			return -1;
+		}
+		c->preallocate = (size_t)n;
+		return 0;
 	case KEY_LEVEL:
 		if ((b = log_level_parse(v)) < 0) {
 			fail(p, p->lineno,
@@ -486,7 +498,7 @@ static const char *
 known_keys(enum section sec)
 {
 	switch (sec) {
-	case SEC_OUTPUT:   return "path, metadata, cache_window";
+	case SEC_OUTPUT:   return "path, metadata, cache_window, preallocate";
 	case SEC_POOL:     return "slab_size, slabs, overflow, reserve, max_waiters, waiters_low, "
 				  "max_retained";
 	case SEC_LIMITS:   return "max_connections, idle_timeout, shutdown_timeout";

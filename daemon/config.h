@@ -39,6 +39,7 @@ struct config {
 	char                 output_path[4096];  /* "-" is stdout */
 	int                  metadata;           /* 1: add _listener, _schema, ... */
 	size_t               cache_window;       /* bytes of newest output kept cached; 0 = off */
+	size_t               preallocate;        /* output file blocks allocated ahead; 0 = off */
 
 	struct pool_conf     pool;
 

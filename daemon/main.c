@@ -398,6 +398,7 @@ main(int argc, char **argv)
 		return EXIT_OSERR;
 	}
 	sink_set_cache_window(ctx.sink, cfg.cache_window);
+	sink_set_preallocate(ctx.sink, cfg.preallocate);
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
 		int rc;
 

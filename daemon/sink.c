@@ -27,7 +27,8 @@
 #define SINK_WINDOW_STEP (1u << 20)
 
 /* Full slabs queued before sink_reserve() writes them out (see there). */
-#define SINK_EAGER_SLABS 1
+/* Bytes of full slabs queued before sink_reserve() writes them (see there). */
+#define SINK_WRITE_BATCH (512u << 10)
 
 struct qslab {
 	uint8_t *slab;
@@ -41,6 +42,7 @@ struct sink {
 	int             fd;
 	int             restore_flags;  /* stdout's flags to restore, or -1 */
 	size_t          slab_size;
+	size_t          batch;       /* full slabs written at once: SINK_WRITE_BATCH, >= 1 */
 
 	uint8_t        *cur;
 	size_t          cur_off, cur_len;
@@ -53,10 +55,16 @@ struct sink {
 	ev_idle         kick;        /* keeps the loop from sleeping on queued output */
 	int             failing;     /* last write failed; logged once */
 
-	/* Page-cache window, regular files only (sink_set_cache_window). */
+	/* Regular files only: file_end is just past what this sink has written. */
+	int             regular;
+	off_t           file_end;
+	/* Page-cache window (sink_set_cache_window). */
 	size_t          window, chunk;   /* 0: off */
-	off_t           file_end;        /* just past what this sink has written */
 	off_t           wb_next;         /* writeback started up to here */
+	/* Preallocation (sink_set_preallocate). */
+	size_t          prealloc_conf;   /* as configured; 0: off */
+	size_t          prealloc;        /* 0: off for this file */
+	off_t           alloc_end;       /* blocks allocated up to here */
 	sink_fail_cb   *fail;
 	void           *fail_arg;
 	struct ratelimit rl;
@@ -72,21 +80,28 @@ open_output(const char *path)
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
-/* Starts the window's bookkeeping at the end of a (newly opened) file. */
+/* Starts the bookkeeping of a (newly opened) output at the file's end. */
 static void
-window_reset(struct sink *s)
+file_reset(struct sink *s)
 {
 	struct stat st;
 
 	s->chunk = 0;
-	if (s->window == 0 || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))
+	s->prealloc = 0;
+	s->regular = fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (!s->regular)
+		return;
+	/* Only a file ingestd opens itself: stdout's file belongs to whoever
+	 * redirected it, and may be shared with other writers. */
+	s->prealloc = s->path != NULL ? s->prealloc_conf : 0;
+	s->file_end = s->wb_next = s->alloc_end = st.st_size;
+	if (s->window == 0)
 		return;
 	/* Each step runs inside the event loop: writeback of 16 MiB at once
 	 * held it for milliseconds (p99 latency at 100k/s: 1.2-2.9 ms with no
 	 * window, 4-6 ms with 16 MiB steps, 2.6 ms with 1 MiB), so steps
 	 * stay at 1 MiB, or a quarter of a smaller window. */
 	s->chunk = s->window / 4 < SINK_WINDOW_STEP ? s->window / 4 : SINK_WINDOW_STEP;
-	s->file_end = s->wb_next = st.st_size;
 }
 
 /*
@@ -103,9 +118,8 @@ window_reset(struct sink *s)
  * pages still dirty or under writeback are skipped by the kernel.
  */
 static void
-window_advance(struct sink *s, size_t n)
+window_advance(struct sink *s)
 {
-	s->file_end += (off_t)n;
 	while (s->file_end - s->wb_next >= (off_t)s->chunk) {
 		if (sync_file_range(s->fd, s->wb_next, (off_t)s->chunk, SYNC_FILE_RANGE_WRITE) != 0) {
 			log_debug("output %s: sync_file_range: %s; page-cache window off",
@@ -120,11 +134,77 @@ window_advance(struct sink *s, size_t n)
 	}
 }
 
+/*
+ * Before n more bytes go to the file: when they would pass the blocks
+ * allocated so far, allocate the next `prealloc` bytes past the file's end
+ * (fallocate, size unchanged).
+ *
+ * Why: appending into blocks the filesystem has not allocated makes every
+ * page of every write reserve space and be mapped at writeback (ext4's
+ * delayed allocation); into allocated blocks it does not.  Measured on
+ * ext4, appending 3.6 GB in 128 KiB writes: 1.8 -> 1.3 s of system time.
+ * The file's real end is read again here, so a file truncated under
+ * ingestd (copytruncate rotation) gets its preallocation back.
+ */
+static void
+prealloc_ahead(struct sink *s, size_t n)
+{
+	struct stat st;
+
+	if (s->file_end + (off_t)n <= s->alloc_end)
+		return;
+	if (fstat(s->fd, &st) != 0)
+		return;
+	if (st.st_size < s->wb_next)
+		s->wb_next = st.st_size;   /* truncated: the window starts over too */
+	s->file_end = st.st_size;
+	if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)(n + s->prealloc)) != 0) {
+		/* Not supported here, or no room for it: writes go on without,
+		 * until the file is reopened. */
+		log_debug("output %s: fallocate: %s; preallocation off for this file",
+			  s->path, strerror(errno));
+		s->prealloc = 0;
+		return;
+	}
+	s->alloc_end = st.st_size + (off_t)(n + s->prealloc);
+}
+
+/*
+ * Gives back the blocks allocated past the file's end: a file ingestd
+ * leaves must not keep up to `prealloc` bytes of disk it does not use.
+ * Truncating to the current size is what frees them on ext4 (which does not
+ * punch holes past the end); punching is what frees them elsewhere (XFS
+ * keeps preallocated blocks through a truncate that changes nothing).
+ */
+static void
+prealloc_release(struct sink *s)
+{
+	struct stat st;
+
+	if (s->alloc_end == 0 || fstat(s->fd, &st) != 0 || st.st_size >= s->alloc_end) {
+		s->alloc_end = 0;
+		return;
+	}
+	if (ftruncate(s->fd, st.st_size) != 0 ||
+	    fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
+		      s->alloc_end - st.st_size) != 0)
+		log_debug("output %s: giving back preallocated blocks: %s", s->path,
+			  strerror(errno));
+	s->alloc_end = 0;
+}
+
 void
 sink_set_cache_window(struct sink *s, size_t bytes)
 {
 	s->window = bytes;
-	window_reset(s);
+	file_reset(s);
+}
+
+void
+sink_set_preallocate(struct sink *s, size_t bytes)
+{
+	s->prealloc_conf = bytes;
+	file_reset(s);
 }
 
 struct sink *
@@ -141,6 +221,7 @@ sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb
 	s->loop = loop;
 	s->pool = pool;
 	s->slab_size = pool_slab_size(pool);
+	s->batch = s->slab_size < SINK_WRITE_BATCH ? SINK_WRITE_BATCH / s->slab_size : 1;
 	s->fail = fail;
 	s->fail_arg = fail_arg;
 	s->restore_flags = -1;
@@ -197,6 +278,7 @@ sink_free(struct sink *s)
 	}
 	if (s->cur != NULL)
 		pool_give_back(s->pool, s->cur);
+	prealloc_release(s);
 	if (s->restore_flags >= 0)
 		fcntl(s->fd, F_SETFL, s->restore_flags);
 	if (s->path != NULL)
@@ -236,9 +318,13 @@ sink_reserve(struct sink *s, size_t need)
 		 * Write full slabs now rather than at the end of the loop
 		 * iteration: one read can make megabytes of records, and
 		 * written while still in cache they cost the kernel's copy
-		 * less; the slab then comes straight back for reuse.
+		 * less; the slabs then come straight back for reuse.  But not
+		 * one by one: each write to a file has a fixed cost besides
+		 * the copy (locking, timestamps, the journal), and into ext4,
+		 * 512 KiB writes took 0.6 s less system time per 3.8 GB than
+		 * 128 KiB ones.
 		 */
-		if (s->qlen >= SINK_EAGER_SLABS)
+		if (s->qlen >= s->batch)
 			sink_flush(s);
 	}
 	s->cur = pool_checkout(s->pool, POOL_OUTPUT);
@@ -348,14 +434,21 @@ write_some(struct sink *s)
 	}
 	if (n == 0)
 		return 0;
+	if (s->prealloc != 0) {
+		size_t total = 0;
+		for (int i = 0; i < n; i++)
+			total += iov[i].iov_len;
+		prealloc_ahead(s, total);
+	}
 	do
 		w = writev(s->fd, iov, n);
 	while (w < 0 && errno == EINTR);
 	if (w > 0) {
 		STATS_ADD(bytes_out, (uint64_t)w);
 		STATS_INC(output_writes);
+		s->file_end += w;
 		if (s->chunk != 0)
-			window_advance(s, (size_t)w);
+			window_advance(s);
 	}
 	return w;
 }
@@ -466,9 +559,10 @@ sink_reopen(struct sink *s)
 	fd = open_output(s->path);
 	if (fd < 0)
 		return -1;
+	prealloc_release(s);
 	close(s->fd);
 	s->fd = fd;
-	window_reset(s);
+	file_reset(s);
 	ev_io_set(&s->wio, fd, EV_WRITE);
 	STATS_INC(output_reopens);
 	if (!sink_empty(s))

@@ -1,16 +1,17 @@
 /*
  * sink: the record output (stdout or an append-mode file).
  *
- * Records are written into the current output slab (from the pool).  A
- * slab is written as soon as it is full (from sink_reserve), the partly
- * filled one by sink_flush() at the end of a loop iteration; while the
- * output cannot take more, full slabs queue here, in order.  Writing uses
- * writev and releases each slab as soon as it is out, which is what wakes
- * connections waiting for slabs.  Every slab holds
- * whole lines only, so a file never shows half a line between two writes.
- * A slow reader of stdout (EAGAIN) arms a write watcher; the queue then
- * grows until the pool runs dry and reads pause: backpressure, not loss.
- * A failing output (ENOSPC, EIO) keeps its data and retries each second.
+ * Records are written into the current output slab (from the pool).  Full
+ * slabs are written as soon as 512 KiB of them are queued (from
+ * sink_reserve), the rest by sink_flush() at the end of a loop iteration;
+ * while the output cannot take more, full slabs queue here, in order.
+ * Writing uses writev and releases each slab as soon as it is out, which is
+ * what wakes connections waiting for slabs.  Every slab holds whole lines
+ * only, so a file never shows half a line between two writes.  A slow
+ * reader of stdout (EAGAIN) arms a write watcher; the queue then grows
+ * until the pool runs dry and reads pause: backpressure, not loss.  A
+ * failing output (ENOSPC, EIO) keeps its data and retries each second.
+ * A regular file also gets its page-cache window and preallocation (below).
  */
 #ifndef INGESTD_SINK_H
 #define INGESTD_SINK_H
@@ -39,6 +40,13 @@ struct sink *sink_new(struct ev_loop *loop, struct pool *pool, const char *path,
  * after sink_new(); a reopened file gets the same window.
  */
 void sink_set_cache_window(struct sink *s, size_t bytes);
+/*
+ * When the output is a regular file, allocates its disk blocks `bytes` at a
+ * time ahead of the writes (fallocate, the file's size unchanged), and gives
+ * back what is left unused when the file is closed or reopened (0: off).
+ * Call after sink_new().
+ */
+void sink_set_preallocate(struct sink *s, size_t bytes);
 /* Releases every slab the sink holds (unwritten data is dropped: flush first). */
 void sink_free(struct sink *s);
 

@@ -94,6 +94,7 @@ check_default_values(const struct config *c)
 	assert_string_equal(c->output_path, "-");
 	assert_int_equal(c->metadata, 1);
 	assert_int_equal(c->cache_window, 67108864);
+	assert_int_equal(c->preallocate, 16777216);
 	assert_int_equal(c->pool.slab_size, 131072);
 	assert_int_equal(c->pool.slabs, 256);
 	assert_int_equal(c->pool.overflow, 0);
@@ -140,6 +141,7 @@ assert_config_equal(const struct config *a, const struct config *b)
 	assert_string_equal(a->output_path, b->output_path);
 	assert_int_equal(a->metadata, b->metadata);
 	assert_int_equal(a->cache_window, b->cache_window);
+	assert_int_equal(a->preallocate, b->preallocate);
 	assert_memory_equal(&a->pool, &b->pool, sizeof(a->pool));
 	assert_int_equal(a->max_connections, b->max_connections);
 	assert_true(a->idle_timeout == b->idle_timeout);
@@ -221,6 +223,7 @@ test_variants(void **state)
 		"path=/var/lib/ingestd/out;1.jsonl   ; ';' after a blank starts a comment\n"
 		"metadata = OFF\n"
 		"cache_window = 0\n"
+		"preallocate = 1048576\n"
 		"[pool]\r\n"
 		"slab_size = 4096\n"
 		"slabs = 2\n"
@@ -259,6 +262,7 @@ test_variants(void **state)
 	assert_string_equal(c->output_path, "/var/lib/ingestd/out;1.jsonl");
 	assert_int_equal(c->metadata, 0);
 	assert_int_equal(c->cache_window, 0);
+	assert_int_equal(c->preallocate, 1048576);
 	assert_int_equal(c->pool.slab_size, 4096);
 	assert_int_equal(c->pool.slabs, 2);
 	assert_int_equal(c->pool.overflow, 65536);
@@ -280,7 +284,7 @@ test_variants(void **state)
 	assert_ptr_equal(l->tlv_map[255], schema_find("legacy16"));
 	assert_ptr_equal(l->tlv_map[7], schema_find("sensor24"));
 	assert_null(l->tlv_map[1]);
-	assert_int_equal(l->line, 20);
+	assert_int_equal(l->line, 21);
 
 	l = &c->listeners[1];
 	assert_string_equal(l->name, "second");
@@ -430,7 +434,7 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	  "metrics, listener NAME)" },
 	{ "unknown_key",
 	  "[output]\ncolour = red\n",
-	  "%s:2: colour: unknown key in [output] (known: path, metadata, cache_window)" },
+	  "%s:2: colour: unknown key in [output] (known: path, metadata, cache_window, preallocate)" },
 	{ "unknown_listener_key",
 	  FIXED_A "colour = red\n",
 	  "%s:6: colour: unknown key in [listener a] (known: address, port, framing, schema, "
@@ -479,6 +483,12 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	{ "cache_window_suffix",
 	  "[output]\ncache_window = 64M\n",
 	  "%s:2: cache_window: \"64M\" is not an integer" },
+	{ "preallocate_small",
+	  "[output]\npreallocate = 4096\n",
+	  "%s:2: preallocate: \"4096\" is too small (0 turns it off; otherwise at least 1048576)" },
+	{ "preallocate_negative",
+	  "[output]\npreallocate = -1\n",
+	  "%s:2: preallocate: \"-1\" is not an integer" },
 	{ "bad_bool",
 	  "[output]\nmetadata = maybe\n",
 	  "%s:2: metadata: \"maybe\" is not a boolean (on/off, yes/no, true/false, 1/0)" },
