@@ -23,10 +23,9 @@
 #include "log.h"
 #include "stats.h"
 
-/* Most bytes one page-cache window step writes back or drops (window_reset). */
+/* Most bytes one page-cache window step writes back or drops (file_reset). */
 #define SINK_WINDOW_STEP (1u << 20)
 
-/* Full slabs queued before sink_reserve() writes them out (see there). */
 /* Bytes of full slabs queued before sink_reserve() writes them (see there). */
 #define SINK_WRITE_BATCH (512u << 10)
 
