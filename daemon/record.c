@@ -11,6 +11,9 @@
 
 #include "jsnum.h"
 
+/* Every fragment's buffer holds at least this many bytes (see put_field). */
+#define FRAG_COPY 16
+
 /* Returns `prefix` + JSON string of s + `suffix`, newly allocated. */
 static char *
 json_fragment(const char *prefix, const char *s, const char *suffix, size_t *len_out)
@@ -26,7 +29,8 @@ json_fragment(const char *prefix, const char *s, const char *suffix, size_t *len
 	if (quoted == NULL)
 		return NULL;
 	qlen = strlen(quoted);
-	out = malloc(plen + qlen + slen + 1);
+	/* At least FRAG_COPY bytes, zero-padded: see put_field(). */
+	out = calloc(1, plen + qlen + slen + 1 > FRAG_COPY ? plen + qlen + slen + 1 : FRAG_COPY);
 	if (out != NULL) {
 		memcpy(out, prefix, plen);
 		memcpy(out + plen, quoted, qlen);
@@ -132,7 +136,17 @@ put_meta(char *o, const struct record_meta *m, const char *schema_frag, size_t s
 static inline char *
 put_field(char *o, const struct record_layout *l, size_t i, union value v)
 {
-	o = put(o, l->frag[i], l->frag_len[i]);
+	/*
+	 * Field names are short: a fragment up to FRAG_COPY bytes goes as one
+	 * fixed-size move of its zero-padded buffer.  The bytes past its
+	 * length land in the value's room (record_bound) and are overwritten.
+	 */
+	if (l->frag_len[i] <= FRAG_COPY) {
+		memcpy(o, l->frag[i], FRAG_COPY);
+		o += l->frag_len[i];
+	} else {
+		o = put(o, l->frag[i], l->frag_len[i]);
+	}
 	if (l->is_float[i])
 		o += jsnum_double(v.f, o);
 	else

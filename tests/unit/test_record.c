@@ -578,15 +578,17 @@ test_meta_string_escaping(void **state)
 	assert_null(record_meta_string("_listener", "bad\xff", &len));
 }
 
-/* A schema whose field names need escaping, and an i16 field. */
+/* A schema whose field names need escaping, an i16 field, and a name
+ * whose fragment is longer than the fixed-size copy of short ones. */
 static const struct schema odd_schema = {
 	.name = "odd\"schema",
 	.size = 7,
-	.nfields = 3,
+	.nfields = 4,
 	.fields = {
 		{ "we\"ird\\name", 0, FT_I16, BO_BIG, 0, 0 },
 		{ "tab\tf", 2, FT_F32, BO_LITTLE, 0, 0 },
 		{ "\xc3\xbc", 6, FT_U8, BO_BIG, 0, 0 },
+		{ "relative_humidity_percent", 6, FT_U8, BO_BIG, 0, 0 },
 	},
 };
 
@@ -606,7 +608,8 @@ test_escaped_field_names(void **state)
 	assert_int_equal(v[0].i, -32768);
 	assert_true(v[1].f == 1.5);
 	rec = write_rec(&l, v, NULL, &n);
-	assert_string_equal(rec, "{\"we\\\"ird\\\\name\":-32768,\"tab\\tf\":1.5,\"\xc3\xbc\":255}\n");
+	assert_string_equal(rec, "{\"we\\\"ird\\\\name\":-32768,\"tab\\tf\":1.5,\"\xc3\xbc\":255,"
+			    "\"relative_humidity_percent\":255}\n");
 	check_record_json(rec, n, &l, v, NULL);
 	free(rec);
 	meta_build(&o, "sensors", "1.2.3.4:1", 1);
