@@ -72,7 +72,7 @@ static const struct keydef {
 } keys[NKEYS] = {
 	[KEY_PATH]            = { SEC_OUTPUT,   "path",            0, 0 },
 	[KEY_METADATA]        = { SEC_OUTPUT,   "metadata",        0, 0 },
-	/* 0 (off) or at least 1 MiB, checked in set_key(). */
+	/* 0 (off) or at least 1 MiB, checked by get_size_or_off(). */
 	[KEY_CACHE_WINDOW]    = { SEC_OUTPUT,   "cache_window",    0, 1099511627776ull },
 	[KEY_PREALLOCATE]     = { SEC_OUTPUT,   "preallocate",     0, 1099511627776ull },
 	[KEY_SLAB_SIZE]       = { SEC_POOL,     "slab_size",       4096, 16777216 },
@@ -294,6 +294,21 @@ get_uint(struct parse *p, enum key k, const char *v, uint64_t *out)
 	return 0;
 }
 
+/* A byte count where 0 turns a feature off and anything else is at least
+ * 1 MiB; returns -1 after fail(). */
+static int
+get_size_or_off(struct parse *p, enum key k, const char *v, uint64_t *out)
+{
+	if (get_uint(p, k, v, out) < 0)
+		return -1;
+	if (*out != 0 && *out < 1048576) {
+		fail(p, p->lineno, "%s: \"%s\" is too small (0 turns it off; otherwise at least "
+		     "1048576)", keys[k].name, v);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 get_seconds(struct parse *p, enum key k, const char *v, double *out)
 {
@@ -341,23 +356,13 @@ set_key(struct parse *p, enum key k, const char *v)
 		c->metadata = b;
 		return 0;
 	case KEY_CACHE_WINDOW:
-		if (get_uint(p, k, v, &n) < 0)
+		if (get_size_or_off(p, k, v, &n) < 0)
 			return -1;
-		if (n != 0 && n < 1048576) {
-			fail(p, p->lineno, "cache_window: \"%s\" is too small (0 turns it off; "
-			     "otherwise at least 1048576)", v);
-			return -1;
-		}
 		c->cache_window = (size_t)n;
 		return 0;
 	case KEY_PREALLOCATE:
-		if (get_uint(p, k, v, &n) < 0)
+		if (get_size_or_off(p, k, v, &n) < 0)
 			return -1;
-		if (n != 0 && n < 1048576) {
-			fail(p, p->lineno, "preallocate: \"%s\" is too small (0 turns it off; "
-			     "otherwise at least 1048576)", v);
-			return -1;
-		}
 		c->preallocate = (size_t)n;
 		return 0;
 	case KEY_LEVEL:
