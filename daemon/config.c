@@ -142,10 +142,40 @@ struct parse {
 static void fail(struct parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Copies msg to out (outlen > 0), writing each control byte as \xNN: the
+ * message quotes bytes from the file, and a stray escape sequence must not
+ * reach the operator's terminal or the journal as itself.  Truncates
+ * between characters, never inside an escape.
+ */
+static void
+copy_escaped(char *out, size_t outlen, const char *msg)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (const unsigned char *q = (const unsigned char *)msg; *q != '\0'; q++) {
+		if (*q < 0x20 || *q == 0x7f) {
+			if (o + 4 >= outlen)
+				break;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*q >> 4];
+			out[o++] = hex[*q & 15];
+		} else {
+			if (o + 1 >= outlen)
+				break;
+			out[o++] = (char)*q;
+		}
+	}
+	out[o] = '\0';
+}
+
 /* Records the first error only: later ones are usually its echoes. */
 static void
 fail(struct parse *p, int line, const char *fmt, ...)
 {
+	char msg[8192];
 	va_list ap;
 	int n;
 
@@ -155,14 +185,15 @@ fail(struct parse *p, int line, const char *fmt, ...)
 	if (p->errlen == 0)
 		return;
 	if (line > 0)
-		n = snprintf(p->err, p->errlen, "%s:%d: ", p->source, line);
+		n = snprintf(msg, sizeof(msg), "%s:%d: ", p->source, line);
 	else
-		n = snprintf(p->err, p->errlen, "%s: ", p->source);
-	if (n < 0 || (size_t)n >= p->errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
-	va_end(ap);
+		n = snprintf(msg, sizeof(msg), "%s: ", p->source);
+	if (n >= 0 && (size_t)n < sizeof(msg)) {
+		va_start(ap, fmt);
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	copy_escaped(p->err, p->errlen, msg);
 }
 
 static void
