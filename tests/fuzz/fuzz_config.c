@@ -12,7 +12,7 @@
  * slabs - reserve.  A failure must leave one non-empty line that starts with
  * "SOURCE:".  A second load with a small error buffer (0..40 bytes) must
  * agree on the outcome and write a prefix of the same message, within the
- * buffer.
+ * buffer, cut short only where an escaped control byte would not fit.
  */
 #include <arpa/inet.h>
 #include <math.h>
@@ -195,10 +195,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(small[0] == 0x55);
 	} else {
 		size_t want = strlen(err) < small_len - 1 ? strlen(err) : small_len - 1;
+		size_t got;
 
 		CHECK(memchr(small, '\0', small_len) != NULL);
-		CHECK(strlen(small) == want);
-		CHECK(memcmp(small, err, want) == 0);
+		got = strlen(small);
+		CHECK(memcmp(small, err, got) == 0);
+		/* Cut only before an escaped control byte (\xNN) that does not
+		 * fit whole: then up to 3 bytes of room stay unused. */
+		CHECK(got == want || (got < want && want - got <= 3 && err[got] == '\\'));
 	}
 	if (rc == 0)
 		check_config(c);
