@@ -142,35 +142,6 @@ struct parse {
 static void fail(struct parse *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/*
- * Copies msg to out (outlen > 0), writing each control byte as \xNN: the
- * message quotes bytes from the file, and a stray escape sequence must not
- * reach the operator's terminal or the journal as itself.  Truncates
- * between characters, never inside an escape.
- */
-static void
-copy_escaped(char *out, size_t outlen, const char *msg)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	for (const unsigned char *q = (const unsigned char *)msg; *q != '\0'; q++) {
-		if (*q < 0x20 || *q == 0x7f) {
-			if (o + 4 >= outlen)
-				break;
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[*q >> 4];
-			out[o++] = hex[*q & 15];
-		} else {
-			if (o + 1 >= outlen)
-				break;
-			out[o++] = (char)*q;
-		}
-	}
-	out[o] = '\0';
-}
-
 /* Records the first error only: later ones are usually its echoes. */
 static void
 fail(struct parse *p, int line, const char *fmt, ...)
@@ -193,7 +164,8 @@ fail(struct parse *p, int line, const char *fmt, ...)
 		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
-	copy_escaped(p->err, p->errlen, msg);
+	/* The message quotes bytes from the file. */
+	log_escape(p->err, p->errlen, msg);
 }
 
 static void
@@ -1025,8 +997,8 @@ config_load_text(struct config *c, const char *text, const char *source, char *e
 	return parse_text(c, text, strlen(text), source, err, errlen);
 }
 
-int
-config_load(struct config *c, const char *path, char *err, size_t errlen)
+static int
+load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
 	FILE *f;
 	char *buf;
@@ -1059,5 +1031,20 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	free(buf);
 	fclose(f);
+	return rc;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	int rc = load_file(c, path, err, errlen);
+
+	/* The path came from the command line: it may hold any byte. */
+	if (rc < 0 && errlen > 0) {
+		char raw[8192];
+
+		snprintf(raw, sizeof(raw), "%s", err);
+		log_escape(err, errlen, raw);
+	}
 	return rc;
 }

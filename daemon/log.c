@@ -55,10 +55,34 @@ level_word(enum log_level level)
 	return "?";
 }
 
+size_t
+log_escape(char *out, size_t outlen, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (const unsigned char *q = (const unsigned char *)in; *q != '\0'; q++) {
+		if (*q < 0x20 || *q == 0x7f) {
+			if (o + 4 >= outlen)
+				break;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*q >> 4];
+			out[o++] = hex[*q & 15];
+		} else {
+			if (o + 1 >= outlen)
+				break;
+			out[o++] = (char)*q;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static void
 vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[1024], msg[1024];
 	size_t n;
 	int r;
 
@@ -69,17 +93,16 @@ vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 	else
 		r = snprintf(line, sizeof(line), "ingestd: %s: ", level_word(level));
 	n = (size_t)r;
-	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	if (r > 0)
-		n += (size_t)r;
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;  /* a cut line is still one line */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* A path or name with a newline in it must not make a second line
+	 * (or a forged journal priority): the line stays one line. */
+	n += log_escape(line + n, sizeof(line) - 1 - n, msg);
 	if (errnum) {
-		r = snprintf(line + n, sizeof(line) - n, ": %s", strerror(errnum));
+		r = snprintf(line + n, sizeof(line) - 1 - n, ": %s", strerror(errnum));
 		if (r > 0)
 			n += (size_t)r;
 		if (n > sizeof(line) - 2)
-			n = sizeof(line) - 2;
+			n = sizeof(line) - 2;  /* a cut line is still one line */
 	}
 	line[n++] = '\n';
 	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)

@@ -9,9 +9,19 @@
 #ifndef INGESTD_LOG_H
 #define INGESTD_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
+
+/*
+ * Copies in to out (outlen >= 1; always NUL-terminated) with each control
+ * byte written as \xNN, so text from a file, the command line or a peer
+ * cannot start a line, forge a priority or send a terminal escape.  Cuts
+ * between characters, never inside an escape.  Returns the bytes written.
+ * Every log line goes through it.
+ */
+size_t log_escape(char *out, size_t outlen, const char *in);
 
 /* Reads JOURNAL_STREAM once and sets the threshold. */
 void log_init(enum log_level threshold);

@@ -331,7 +331,10 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else {
-			fprintf(stderr, "ingestd: unknown argument \"%s\"\n", argv[i]);
+			char shown[256];
+
+			log_escape(shown, sizeof(shown), argv[i]);
+			fprintf(stderr, "ingestd: unknown argument \"%s\"\n", shown);
 			usage(stderr);
 			return EXIT_USAGE;
 		}

@@ -64,6 +64,27 @@ class Cli(unittest.TestCase):
         self.assertEqual(rc, EXIT_CONFIG)
         self.assertIn("/nonexistent/ingestd.ini: cannot open", err)
 
+    def test_control_characters_escaped(self):
+        """A newline or escape in a path or argument must not make a second
+        line or reach the terminal as itself: it is shown as \\xNN."""
+        rc, _, err = run_ingestd(["-c", "/nonexistent/a\nFAKE: b\x1b[31m"])
+        self.assertEqual(rc, EXIT_CONFIG)
+        self.assertEqual(err, "ingestd: /nonexistent/a\\x0aFAKE: b\\x1b[31m: cannot open: "
+                              "No such file or directory\n")
+        rc, _, err = run_ingestd(["--bo\rgus"])
+        self.assertEqual(rc, EXIT_USAGE)
+        self.assertIn('unknown argument "--bo\\x0dgus"\n', err)
+        # A log line from the running daemon (the output cannot be opened).
+        path = write("[output]\npath = /nonexistent/\x1b]0;t\x07/out.jsonl\n" + LISTENER)
+        try:
+            rc, _, err = run_ingestd(["-c", path])
+            self.assertEqual(rc, EXIT_OSERR, err)
+            self.assertIn("/nonexistent/\\x1b]0;t\\x07/out.jsonl: cannot open for append", err)
+            self.assertNotIn("\x1b", err)
+            self.assertNotIn("\x07", err)
+        finally:
+            os.unlink(path)
+
     def test_usage(self):
         rc, _, err = run_ingestd(["--bogus"])
         self.assertEqual(rc, EXIT_USAGE)
