@@ -26,6 +26,7 @@
 #include <ini.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,8 @@ static const struct keydef {
 	[KEY_METADATA]        = { SEC_OUTPUT,   "metadata",        0, 0 },
 	/* 0 (off) or at least 1 MiB, checked by get_size_or_off(). */
 	[KEY_CACHE_WINDOW]    = { SEC_OUTPUT,   "cache_window",    0, 1099511627776ull },
-	[KEY_PREALLOCATE]     = { SEC_OUTPUT,   "preallocate",     0, 1099511627776ull },
+	/* Each step is one fallocate inside the event loop: 1 GiB took 3.5 ms. */
+	[KEY_PREALLOCATE]     = { SEC_OUTPUT,   "preallocate",     0, 1073741824 },
 	[KEY_SLAB_SIZE]       = { SEC_POOL,     "slab_size",       4096, 16777216 },
 	[KEY_SLABS]           = { SEC_POOL,     "slabs",           2, 1048576 },
 	[KEY_OVERFLOW]        = { SEC_POOL,     "overflow",        0, 65536 },
@@ -304,6 +306,10 @@ get_size_or_off(struct parse *p, enum key k, const char *v, uint64_t *out)
 {
 	if (get_uint(p, k, v, out) < 0)
 		return -1;
+	if (*out > SIZE_MAX) {
+		fail(p, p->lineno, "%s: \"%s\" is too large for this machine", keys[k].name, v);
+		return -1;
+	}
 	if (*out != 0 && *out < 1048576) {
 		fail(p, p->lineno, "%s: \"%s\" is too small (0 turns it off; otherwise at least "
 		     "1048576)", keys[k].name, v);

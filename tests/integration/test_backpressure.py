@@ -14,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import RELEASE_BINARY, Daemon, SENSOR24_SAMPLE, sensor24
+from harness import RELEASE_BINARY, Daemon, SENSOR24_SAMPLE, records, sensor24
 
 N_CONN = 4
 PER_CONN = 250000          # 1M packets in all
@@ -255,9 +255,6 @@ class IdleConnections(unittest.TestCase):
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 def allocated(path):
     """Bytes of disk allocated to the file (st_blocks)."""
@@ -326,6 +323,22 @@ class Preallocate(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
             self.assert_tight(d.out_path)
 
+    def test_truncated_under_the_daemon(self):
+        """copytruncate: the file is emptied while ingestd appends to it.
+        What follows must be whole records only, never NULs or old bytes."""
+        with self.daemon(self.AHEAD) as d:
+            self.send_batch(d, 1)
+            d.wait_records(self.RECORDS)
+            os.truncate(d.out_path, 0)
+            self.send_batch(d, 2)
+            d.wait_records(self.RECORDS)
+            self.assertEqual(d.stop(), 0)
+            data = d.read_output()
+        self.assertNotIn(b"\0", data)
+        recs = records(data)
+        self.assertEqual(len(recs), self.RECORDS)
+        self.assertEqual({r["sensorId"] for r in recs}, {2})
+
     def test_not_for_stdout_redirected_to_a_file(self):
         """A file behind stdout belongs to whoever redirected it."""
         with tempfile.NamedTemporaryFile(prefix="ingestd-stdout-") as out:
@@ -343,3 +356,7 @@ class Preallocate(unittest.TestCase):
             d.wait_records(self.RECORDS)
             self.assert_tight(d.out_path)
             self.assertEqual(d.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
