@@ -61,6 +61,8 @@ log_escape(char *out, size_t outlen, const char *in)
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 
+	if (outlen == 0)
+		return 0;
 	for (const unsigned char *q = (const unsigned char *)in; *q != '\0'; q++) {
 		if (*q < 0x20 || *q == 0x7f) {
 			if (o + 4 >= outlen)

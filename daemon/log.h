@@ -15,7 +15,7 @@
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
 
 /*
- * Copies in to out (outlen >= 1; always NUL-terminated) with each control
+ * Copies in to out (NUL-terminated unless outlen is 0) with each control
  * byte written as \xNN, so text from a file, the command line or a peer
  * cannot start a line, forge a priority or send a terminal escape.  Cuts
  * between characters, never inside an escape.  Returns the bytes written.

@@ -293,6 +293,17 @@ on_output_gone(void *arg)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Start-up errors go to stderr before logging is set up; they quote paths
+ * from the command line, so control characters are escaped as in the log. */
+static void
+print_error(const char *msg)
+{
+	char shown[8192];
+
+	log_escape(shown, sizeof(shown), msg);
+	fprintf(stderr, "ingestd: %s\n", shown);
+}
+
 static void
 usage(FILE *f)
 {
@@ -331,10 +342,10 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else {
-			char shown[256];
+			char msg[256];
 
-			log_escape(shown, sizeof(shown), argv[i]);
-			fprintf(stderr, "ingestd: unknown argument \"%s\"\n", shown);
+			snprintf(msg, sizeof(msg), "unknown argument \"%s\"", argv[i]);
+			print_error(msg);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -342,7 +353,7 @@ main(int argc, char **argv)
 
 	log_init(LOG_LVL_INFO);
 	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ingestd: %s\n", err);
+		print_error(err);
 		return EXIT_CONFIG;
 	}
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
@@ -355,11 +366,14 @@ main(int argc, char **argv)
 		}
 	}
 	if (check_slab_fits(&cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ingestd: %s\n", err);
+		print_error(err);
 		return EXIT_CONFIG;
 	}
 	if (check_only) {
-		printf("%s: configuration OK (%zu listeners)\n", cfg.source, cfg.nlisteners);
+		char shown[sizeof(cfg.source)];
+
+		log_escape(shown, sizeof(shown), cfg.source);
+		printf("%s: configuration OK (%zu listeners)\n", shown, cfg.nlisteners);
 		return 0;
 	}
 	log_set_level((enum log_level)cfg.log_level);

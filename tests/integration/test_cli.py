@@ -1,9 +1,10 @@
 """Command line and config errors: exact messages, documented exit codes."""
 import os
+import subprocess
 import tempfile
 import unittest
 
-from harness import ROOT, run_ingestd
+from harness import BINARY, ROOT, run_ingestd
 
 EXIT_USAGE, EXIT_OSERR, EXIT_CONFIG = 64, 71, 78
 
@@ -74,6 +75,20 @@ class Cli(unittest.TestCase):
         rc, _, err = run_ingestd(["--bo\rgus"])
         self.assertEqual(rc, EXIT_USAGE)
         self.assertIn('unknown argument "--bo\\x0dgus"\n', err)
+        # The --check-config verdict names the file.
+        d = tempfile.mkdtemp()
+        odd = os.path.join(d, "a\nFORGED: b.ini")
+        with open(odd, "w") as f:
+            f.write(LISTENER)
+        try:
+            p = subprocess.run([BINARY, "--check-config", "-c", odd], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, "%s/a\\x0aFORGED: b.ini: configuration OK (1 listeners)\n"
+                             % d)
+        finally:
+            os.unlink(odd)
+            os.rmdir(d)
         # A log line from the running daemon (the output cannot be opened).
         path = write("[output]\npath = /nonexistent/\x1b]0;t\x07/out.jsonl\n" + LISTENER)
         try:
