@@ -284,8 +284,8 @@ class Preallocate(unittest.TestCase):
             self.skipTest("the test directory's file system cannot preallocate")
         return d
 
-    def send_batch(self, d, base):
-        d.send(b"".join(sensor24(base, float(k)) for k in range(self.RECORDS)))
+    def send_batch(self, d, base, n=RECORDS):
+        d.send(b"".join(sensor24(base, float(k)) for k in range(n)))
 
     def assert_tight(self, path):
         """No more than the written bytes, give or take a block of metadata."""
@@ -349,6 +349,36 @@ class Preallocate(unittest.TestCase):
                 d.wait_records(self.RECORDS)
                 self.assert_tight(out.name)
                 self.assertEqual(d.stop(), 0)
+
+    def test_not_on_a_nearly_full_file_system(self):
+        """No step is taken while the file system has less than four steps
+        free; with room for them, steps are taken.  The output sits on an
+        8 MiB tmpfs mounted in a mount namespace of the daemon's own."""
+        for ahead, expect_ahead in ((4 << 20, False), (1 << 20, True)):
+            mnt = tempfile.mkdtemp(prefix="ingestd-smallfs-")
+            try:
+                probe = subprocess.run(["unshare", "-m", "--propagation", "private", "mount",
+                                        "-t", "tmpfs", "-o", "size=8m", "ingestd-test", mnt],
+                                       capture_output=True)
+                if probe.returncode != 0:
+                    self.skipTest("cannot mount a small file system here (needs root): %s"
+                                  % probe.stderr.decode().strip())
+                mount = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                         'mount -t tmpfs -o size=8m ingestd-test "$0" && exec "$@"', mnt]
+                with Daemon(output_path=os.path.join(mnt, "out.jsonl"), prefix=mount,
+                            output_extra="preallocate = %d\n" % ahead) as d:
+                    # The file as the daemon sees it, through its namespace.
+                    d.out_path = "/proc/%d/root%s/out.jsonl" % (d.proc.pid, mnt)
+                    self.send_batch(d, 1, 3000)      # about 0.4 MB: within one step
+                    d.wait_records(3000)
+                    extra = allocated(d.out_path) - os.path.getsize(d.out_path)
+                    if expect_ahead:
+                        self.assertGreater(extra, 512 << 10, ahead)
+                    else:
+                        self.assertLess(extra, 64 << 10, ahead)
+                    self.assertEqual(d.stop(), 0)
+            finally:
+                os.rmdir(mnt)
 
     def test_zero_allocates_as_written(self):
         with self.daemon(0) as d:
