@@ -190,7 +190,9 @@ prealloc_ahead(struct sink *s, size_t n)
  * keeps preallocated blocks through a truncate that changes nothing).
  * Only when the file ends where this sink's last write left it: if anyone
  * else appended or truncated meanwhile, truncating could cut their data or
- * grow the file back, so the blocks are left to whoever changed it.
+ * grow the file back, so the blocks are left to whoever changed it.  (A
+ * write landing between the fstat and the truncate is not ruled out; the
+ * file is ingestd's own, and this runs only at close and reopen.)
  */
 static void
 prealloc_release(struct sink *s)
