@@ -55,8 +55,8 @@ struct sink {
 	ev_idle         kick;        /* keeps the loop from sleeping on queued output */
 	int             failing;     /* last write failed; logged once */
 
-	/* Regular files only: file_end is just past what this sink has written. */
-	int             regular;
+	/* Regular files only: file_end is just past what this sink has written
+	 * (read again from the file now and then: see file_resync). */
 	off_t           file_end;
 	/* Page-cache window (sink_set_cache_window). */
 	size_t          window, chunk;   /* 0: off */
@@ -89,8 +89,7 @@ file_reset(struct sink *s)
 
 	s->chunk = 0;
 	s->prealloc = 0;
-	s->regular = fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode);
-	if (!s->regular)
+	if (fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return;
 	/* Only a file ingestd opens itself: stdout's file belongs to whoever
 	 * redirected it, and may be shared with other writers. */
@@ -119,9 +118,31 @@ file_reset(struct sink *s)
  * pay a host fault per page (measured: 2.6x the records/s).  Advisory:
  * pages still dirty or under writeback are skipped by the kernel.
  */
+/*
+ * Reads the file's end again: the window and preallocation follow the file
+ * ingestd believes it is appending to, and a file truncated under it
+ * (copytruncate rotation) or appended to by someone else has moved on.
+ * Called once per window step or preallocation step, not per write.
+ * Returns the size, or -1 when fstat fails (bookkeeping unchanged).
+ */
+static off_t
+file_resync(struct sink *s)
+{
+	struct stat st;
+
+	if (fstat(s->fd, &st) != 0)
+		return -1;
+	if (st.st_size < s->wb_next)
+		s->wb_next = st.st_size;   /* truncated: the window starts over */
+	s->file_end = st.st_size;
+	return st.st_size;
+}
+
 static void
 window_advance(struct sink *s)
 {
+	if (s->file_end - s->wb_next < (off_t)s->chunk || file_resync(s) < 0)
+		return;
 	while (s->file_end - s->wb_next >= (off_t)s->chunk) {
 		if (sync_file_range(s->fd, s->wb_next, (off_t)s->chunk, SYNC_FILE_RANGE_WRITE) != 0) {
 			log_debug("output %s: sync_file_range: %s; page-cache window off",
@@ -147,31 +168,26 @@ static void prealloc_release(struct sink *s);
  * page of every write reserve space and be mapped at writeback (ext4's
  * delayed allocation); into allocated blocks it does not.  Measured on
  * ext4, appending 3.6 GB in 128 KiB writes: 1.8 -> 1.3 s of system time.
- * The file's real end is read again here, so a file truncated under
- * ingestd (copytruncate rotation) gets its preallocation back.  A disk
+ * The file's real end is read again here (file_resync), so a file
+ * truncated under ingestd gets its preallocation back.  A disk
  * with less than four steps free is left alone: preallocation must never
  * be what fills it.
  */
 static void
 prealloc_ahead(struct sink *s, size_t n)
 {
-	struct stat st;
 	struct statvfs vfs;
 	off_t want = (off_t)(n + s->prealloc);
+	off_t size;
 
-	if (s->file_end + (off_t)n <= s->alloc_end)
+	if (s->file_end + (off_t)n <= s->alloc_end || (size = file_resync(s)) < 0)
 		return;
-	if (fstat(s->fd, &st) != 0)
-		return;
-	if (st.st_size < s->wb_next)
-		s->wb_next = st.st_size;   /* truncated: the window starts over too */
-	s->file_end = st.st_size;
-	s->alloc_end = st.st_size + want;
+	s->alloc_end = size + want;
 	if (fstatvfs(s->fd, &vfs) == 0 && vfs.f_frsize > 0 &&
 	    vfs.f_bavail / 4 < (uint64_t)want / vfs.f_frsize + 1)
 		return;                    /* nearly full: try again a step later */
 	s->alloc_held = 1;             /* even a failed call may leave some */
-	if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, st.st_size, want) != 0) {
+	if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, size, want) != 0) {
 		/* Not supported here, or no room: give back what a partial
 		 * allocation left, and write on without, until the file is
 		 * reopened. */

@@ -173,23 +173,29 @@ class CacheWindow(unittest.TestCase):
     """[output] cache_window: output older than the window is written back
     and dropped from the page cache as new output arrives."""
 
-    def run_two_phases(self, window, to_stdout=False):
+    def run_two_phases(self, window, to_stdout=False, truncated_first=False, extra=""):
         """Two phases of 100k records; with to_stdout, the daemon's stdout
-        is redirected to a regular file instead of naming it in [output]."""
+        is redirected to a regular file instead of naming it in [output];
+        with truncated_first, a phase before them is written and the file
+        then truncated to nothing under the daemon (copytruncate)."""
         stdout = tempfile.NamedTemporaryFile(prefix="ingestd-stdout-") if to_stdout else None
         with Daemon(metadata=True, output="stdout" if to_stdout else "file", stdout=stdout,
-                    output_extra="cache_window = %d\n" % window) as d:
+                    output_extra="cache_window = %d\n%s" % (window, extra)) as d:
             if to_stdout:
                 d.out_path = stdout.name
             if subprocess.run(["stat", "-f", "-c", "%T", os.path.dirname(d.out_path)],
                               capture_output=True, text=True).stdout.strip() == "tmpfs":
                 self.skipTest("output directory is on tmpfs: no writeback to drop behind")
-            for phase in range(2):
-                d.send(b"".join(sensor24(phase, float(k)) for k in range(100000)))
+            phases = range(-1, 2) if truncated_first else range(2)
+            for n, phase in enumerate(phases):
+                d.send(b"".join(sensor24(phase % 4, float(k)) for k in range(100000)))
                 # The daemon's own count, not wait_records(): reading the
                 # file back would pull it into the cache again.
-                while int(d.stats()["records_out"]) < 100000 * (phase + 1):
+                while int(d.stats()["records_out"]) < 100000 * (n + 1):
                     pass
+                if phase < 0:
+                    os.truncate(d.out_path, 0)
+                    continue
                 # Phase one's pages are clean from here on, so dropping the
                 # ones that leave the window in phase two cannot be refused
                 # for pages still under writeback.
@@ -210,6 +216,15 @@ class CacheWindow(unittest.TestCase):
     def test_stdout_redirected_to_a_file(self):
         size, resident = self.run_two_phases(4 << 20, to_stdout=True)
         self.assertGreater(size, 30 << 20)
+        self.assertLessEqual(resident, size - (4 << 20))
+
+    def test_file_truncated_under_the_daemon(self):
+        """After copytruncate the window follows the file's new end, also
+        without preallocation (which reads the end again on its own)."""
+        size, resident = self.run_two_phases(4 << 20, truncated_first=True,
+                                             extra="preallocate = 0\n")
+        self.assertGreater(size, 30 << 20)
+        self.assertLess(size, 60 << 20)         # the first phase is gone
         self.assertLessEqual(resident, size - (4 << 20))
 
     def test_zero_leaves_the_cache_to_the_kernel(self):
