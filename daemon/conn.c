@@ -1,21 +1,37 @@
 /*
  * conn: see conn.h.
  *
- * States (flags on struct conn):
- *   reading      no slab or a slab with a partial frame; read watcher on
- *                unless the ctx is paused.
+ * States (enum conn_state; conn_update_io() derives the watcher from it):
+ *
+ *   IDLE         no read slab.  Reads when readable, unless reads are
+ *                paused (a shutdown drain reads anyway).
+ *   READING      holds a read slab: one the pool just granted, or one kept
+ *                for a partial frame too large for the carry (on the ctx's
+ *                retained list).  Reads even while paused: it needs no new
+ *                slab, and finishing its frame is what frees the slab.
  *   WAIT_READ    wanted a read slab, none free: queued in the pool (READ).
- *   WAIT_OUTPUT  mid-read, the sink needs a slab: queued (OUTPUT); the
+ *   WAIT_OUTPUT  mid-read, the sink had no room: queued at the sink; the
  *                unparsed bytes stay in the read slab, in order.
- *   granted      the pool handed a slab over; an EV_READ event is fed so
- *                the connection picks it up from the loop, never from
- *                inside pool_give_back().
- *   draining     shutdown: read on until the peer's end of stream, or until
- *                the connection has been quiet for DRAIN_QUIET seconds
- *                after the bytes the kernel held at the signal (FIONREAD)
- *                are read; write the records, close.
- * Closing stops the watcher, leaves the pool queue, releases any slab and
- * frees the struct in one step; nothing touches the conn afterwards.
+ *   CLOSED       socket closed, watcher stopped, slabs and queues left; on
+ *                the ctx's closed list until conn_ctx_reap() frees it.
+ *
+ * Transitions:
+ *   new                       -> IDLE
+ *   IDLE    readable, slab    -> read, process, settle
+ *   IDLE    readable, none    -> WAIT_READ
+ *   WAIT_READ   pool grant    -> READING (the bytes are still in the socket)
+ *   READING readable          -> read, process, settle
+ *   process: bytes left, no output room -> WAIT_OUTPUT
+ *   WAIT_OUTPUT sink room     -> process, settle
+ *   settle: slab released     -> IDLE; slab kept for a partial frame -> READING
+ *   EOF, error, bad input, idle, eviction, shutdown -> CLOSED
+ *
+ * Activity (the idle clock): accept, a completed frame, and leaving a wait
+ * or a pause restart it; the activity list keeps the most recent first.
+ * Shutdown (ctx->stopping) is not a state: every connection drains, i.e.
+ * reads on until its peer's end of stream, or until it has been quiet for
+ * DRAIN_QUIET seconds after the bytes the kernel held at the signal
+ * (FIONREAD) are read, then closes.
  */
 #include "conn.h"
 
@@ -28,6 +44,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "framer.h"
 #include "listener.h"
 #include "log.h"
@@ -35,26 +52,24 @@
 #include "schema.h"
 #include "stats.h"
 
-enum wait_state { WAIT_NONE, WAIT_READ, WAIT_OUTPUT };
+enum conn_state { CONN_IDLE, CONN_READING, CONN_WAIT_READ, CONN_WAIT_OUTPUT, CONN_CLOSED };
 
 struct conn {
 	ev_io               io;
-	struct pool_waiter  waiter;      /* first member after io: see grant */
-	struct conn        *prev, *next;
+	struct pool_waiter  read_wait;   /* WAIT_READ: in the pool's queue */
+	struct sink_waiter  out_wait;    /* WAIT_OUTPUT: in the sink's queue */
+	struct conn        *prev, *next; /* activity list; `next` also links `closed` */
 	struct conn_ctx    *ctx;
 	struct listener    *l;
+	uint8_t             state;       /* enum conn_state */
+	uint8_t             retained;    /* on the ctx's retained list */
+	uint8_t             peer_len;
 	uint8_t            *slab;        /* read slab, or NULL */
 	uint32_t            pos, len;    /* unparsed bytes: slab[pos..len) */
-	uint8_t            *granted;     /* slab handed over by the pool */
-	uint8_t             wait;        /* enum wait_state */
-	uint8_t             draining;
-	uint32_t            drain_left;  /* bytes held at the signal, still unread */
-	uint8_t             retained;    /* slab kept for a large partial frame */
-	uint8_t             closing;
+	uint32_t            drain_left;  /* shutdown: bytes held at the signal, still unread */
 	uint32_t            retained_rem;  /* bytes counted in ctx->retained_bytes */
 	struct conn        *rprev, *rnext; /* ctx's retained list, stalest first */
-	ev_tstamp           last_frame;    /* when a frame last completed */
-	uint8_t             peer_len;
+	double              last_active;   /* clock_mono() of the last activity */
 	char                peer[72];    /* `,"_peer":"ADDR:PORT"` */
 	struct framer       framer;
 };
@@ -105,16 +120,14 @@ conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen)
 static void
 conn_update_io(struct conn *c)
 {
-	/* A connection that already holds a read slab (a large partial frame)
-	 * keeps reading while paused: it needs no new slab, and finishing its
-	 * frame is what lets it give the slab back. */
-	int want = !c->closing && c->wait == WAIT_NONE && c->granted == NULL &&
-		   (!c->ctx->paused || c->draining || c->slab != NULL);
+	struct conn_ctx *ctx = c->ctx;
+	int want = c->state == CONN_READING ||
+		   (c->state == CONN_IDLE && (!ctx->paused || ctx->stopping));
 
 	if (want && !ev_is_active(&c->io))
-		ev_io_start(c->ctx->loop, &c->io);
+		ev_io_start(ctx->loop, &c->io);
 	else if (!want && ev_is_active(&c->io))
-		ev_io_stop(c->ctx->loop, &c->io);
+		ev_io_stop(ctx->loop, &c->io);
 }
 
 /* Appends c to the retained list (it has just started keeping a slab). */
@@ -185,6 +198,28 @@ conns_push_front(struct conn *c)
 	ctx->conns = c;
 }
 
+/* Activity: restarts c's idle clock and moves it to the list's front. */
+static void
+touch(struct conn *c, double now)
+{
+	c->last_active = now;
+	if (c->ctx->conns != c) {
+		conns_unlink(c);
+		conns_push_front(c);
+	}
+}
+
+/* Takes a read slab (from a checkout or a grant): the carry goes first. */
+static void
+take_read_slab(struct conn *c, uint8_t *slab)
+{
+	c->slab = slab;
+	c->ctx->read_slabs++;
+	c->pos = 0;
+	c->len = (uint32_t)framer_restore(&c->framer, slab);
+	c->state = CONN_READING;
+}
+
 static void
 release_slab(struct conn *c)
 {
@@ -203,25 +238,53 @@ conn_close(struct conn *c)
 {
 	struct conn_ctx *ctx = c->ctx;
 
+	if (c->state == CONN_CLOSED)
+		return;
 	/* Out of the list first: releasing slabs below can end a pause, and the
 	 * pressure callback then restarts every listed connection's watcher. */
-	c->closing = 1;
+	c->state = CONN_CLOSED;
 	ev_io_stop(ctx->loop, &c->io);
 	conns_unlink(c);
 	ctx->nconns--;
-	pool_cancel(ctx->pool, &c->waiter);
+	pool_cancel(ctx->pool, &c->read_wait);
+	sink_cancel(ctx->sink, &c->out_wait);
 	release_slab(c);
-	if (c->granted != NULL) {
-		/* A granted output slab still serves the sink; a read slab goes back. */
-		if (c->wait == WAIT_OUTPUT)
-			sink_adopt(ctx->sink, c->granted);
-		else
-			pool_give_back(ctx->pool, c->granted);
-		c->granted = NULL;
-	}
 	close(c->io.fd);
 	STATS_INC(conn_closed);
-	free(c);
+	/* Freed at the end of the iteration: callers up the stack may still
+	 * look at c (and see CLOSED). */
+	c->next = ctx->closed;
+	ctx->closed = c;
+	if (!ev_is_active(&ctx->reap))
+		ev_prepare_start(ctx->loop, &ctx->reap);
+}
+
+void
+conn_ctx_reap(struct conn_ctx *ctx)
+{
+	while (ctx->closed != NULL) {
+		struct conn *c = ctx->closed;
+
+		ctx->closed = c->next;
+		free(c);
+	}
+	if (ev_is_active(&ctx->reap))
+		ev_prepare_stop(ctx->loop, &ctx->reap);
+}
+
+static void
+conn_on_reap(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	conn_ctx_reap(w->data);
+}
+
+void
+conn_ctx_init(struct conn_ctx *ctx)
+{
+	ev_prepare_init(&ctx->reap, conn_on_reap);
+	ctx->reap.data = ctx;
 }
 
 /* Per-peer bad input: counted by reason, logged rate-limited. */
@@ -233,20 +296,10 @@ bad_input(struct conn *c, const char *what)
 	char peer[64];
 	uint64_t suppressed;
 
-	if (ratelimit_allow(&bad_input_rl, ev_now(c->ctx->loop), &suppressed))
+	if (ratelimit_allow(&bad_input_rl, clock_mono(), &suppressed))
 		log_warnx("%s: listener %s: %s; closing the connection%s",
 			  peer_text(c, peer, sizeof(peer)), c->l->conf->name, what,
 			  suppressed ? " (more bad input not logged)" : "");
-}
-
-static void
-conn_on_grant(struct pool_waiter *w, void *slab)
-{
-	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, waiter));
-
-	c->granted = slab;
-	/* Picked up from the loop, not from inside pool_give_back(). */
-	ev_feed_event(c->ctx->loop, &c->io, EV_READ);
 }
 
 /* Refreshes the shared `,"_rx_ms":N` fragment once per loop iteration. */
@@ -397,11 +450,7 @@ out:
 	STATS_ADD(frames_in, records);
 	if (records > 0) {
 		l->records_in += records;
-		c->last_frame = ev_now(ctx->loop);
-		if (ctx->conns != c) {
-			conns_unlink(c);
-			conns_push_front(c);
-		}
+		touch(c, clock_mono());
 	}
 	return res;
 }
@@ -409,7 +458,8 @@ out:
 /*
  * Partial frames may keep at most max_retained slabs in all: past that the
  * connection whose partial frame has waited longest is closed, so peers
- * that park big half-frames cannot drain the pool and pause everyone.
+ * that park big half-frames cannot drain the pool and pause everyone.  The
+ * one closed may be the caller's own connection: callers check its state.
  */
 static void
 enforce_retained_cap(struct conn_ctx *ctx)
@@ -420,7 +470,7 @@ enforce_retained_cap(struct conn_ctx *ctx)
 		uint64_t suppressed;
 
 		STATS_INC(retained_evictions);
-		if (ratelimit_allow(&bad_input_rl, ev_now(ctx->loop), &suppressed))
+		if (ratelimit_allow(&bad_input_rl, clock_mono(), &suppressed))
 			log_warnx("%s: listener %s: partial frame of %u bytes held longest while "
 				  "max_retained (%zu) is reached; closing the connection",
 				  peer_text(victim, peer, sizeof(peer)), victim->l->conf->name,
@@ -439,6 +489,7 @@ settle_slab(struct conn *c)
 {
 	uint32_t rem = c->len - c->pos;
 
+	c->state = CONN_IDLE;
 	if (rem == 0) {
 		release_slab(c);
 		return;
@@ -449,6 +500,7 @@ settle_slab(struct conn *c)
 		release_slab(c);
 		return;
 	}
+	c->state = CONN_READING;
 	if (!c->retained) {
 		STATS_INC(slabs_retained);
 		retained_link(c);
@@ -457,6 +509,49 @@ settle_slab(struct conn *c)
 	c->ctx->retained_bytes = c->ctx->retained_bytes - c->retained_rem + rem;
 	c->retained_rem = rem;
 	enforce_retained_cap(c->ctx);
+}
+
+/* What follows process(): close, wait for output room, or settle. */
+static void
+after_process(struct conn *c, enum process_result pr)
+{
+	if (pr == PROCESS_BAD) {
+		conn_close(c);
+		return;
+	}
+	if (pr == PROCESS_WAIT) {
+		c->state = CONN_WAIT_OUTPUT;
+		conn_update_io(c);
+		sink_wait(c->ctx->sink, &c->out_wait);
+		return;
+	}
+	settle_slab(c);
+	conn_update_io(c);  /* no-op when settle closed c */
+}
+
+/* The sink has room again: go on with the bytes left in the slab. */
+static void
+conn_on_output_room(struct sink_waiter *w)
+{
+	struct conn *c = (struct conn *)(void *)((char *)w - offsetof(struct conn, out_wait));
+
+	if (c->state != CONN_WAIT_OUTPUT)
+		return;
+	c->state = CONN_READING;
+	touch(c, clock_mono());  /* the wait was ingestd's, not the peer's silence */
+	after_process(c, process(c));
+}
+
+/* Called from inside pool_release(): take the slab and start the watcher;
+ * the bytes that made c want it are still in the socket. */
+static void
+conn_on_read_slab(struct pool_waiter *w, void *slab)
+{
+	struct conn *c = (struct conn *)(void *)((char *)w - offsetof(struct conn, read_wait));
+
+	take_read_slab(c, slab);
+	touch(c, clock_mono());
+	conn_update_io(c);
 }
 
 /* Reads once into the slab; 1 on data, 0 on EOF, -1 on EAGAIN, -2 on error. */
@@ -474,9 +569,9 @@ read_once(struct conn *c)
 	do
 		n = read(c->io.fd, c->slab + c->len, cap - c->len);
 	while (n < 0 && errno == EINTR);
-	if (n > 0 && c->draining) {
+	if (n > 0 && c->ctx->stopping) {
 		c->drain_left -= (uint32_t)n < c->drain_left ? (uint32_t)n : c->drain_left;
-		c->last_frame = ev_now(c->ctx->loop);  /* while draining: last bytes */
+		c->last_active = clock_mono();  /* while draining: the last bytes */
 	}
 	if (n > 0) {
 		c->len += (uint32_t)n;
@@ -496,96 +591,52 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 	struct conn_ctx *ctx = c->ctx;
-	enum process_result pr;
+	char peer[64];
 	int r;
 
 	(void)loop;
 	(void)revents;
+	if (c->state != CONN_IDLE && c->state != CONN_READING)
+		return;  /* an event queued before the state changed */
+	if (c->state == CONN_IDLE) {
+		uint8_t *slab;
 
-	if (c->granted != NULL) {
-		uint8_t *slab = c->granted;
-
-		c->granted = NULL;
-		if (c->wait == WAIT_OUTPUT) {
-			sink_adopt(ctx->sink, slab);
-			c->wait = WAIT_NONE;
-			pr = process(c);
-			if (pr == PROCESS_BAD)
-				goto close;
-			if (pr == PROCESS_WAIT)
-				goto wait_output;
-			settle_slab(c);
-			conn_update_io(c);
+		if (ctx->paused && !ctx->stopping) {
+			conn_update_io(c);  /* queued before the pause began */
 			return;
 		}
-		/* A read slab: fall through and read into it. */
-		c->wait = WAIT_NONE;
-		c->slab = slab;
-		ctx->read_slabs++;
-		c->pos = 0;
-		c->len = (uint32_t)framer_restore(&c->framer, slab);
-	} else if (c->wait != WAIT_NONE) {
-		return;  /* a stale event; the grant will come */
-	}
-
-	if (c->slab == NULL && ctx->paused && !c->draining) {
-		/* An event queued before the pause began: the pause holds. */
-		conn_update_io(c);
-		return;
-	}
-	if (c->slab == NULL) {
-		c->slab = pool_checkout(ctx->pool, POOL_READ);
-		if (c->slab == NULL) {
-			c->wait = WAIT_READ;
+		slab = pool_checkout(ctx->pool, POOL_READ);
+		if (slab == NULL) {
+			c->state = CONN_WAIT_READ;
 			STATS_INC(slab_waits);
 			/* pool_wait may call conn_ctx_pressure, which skips waiters. */
 			conn_update_io(c);
-			pool_wait(ctx->pool, &c->waiter, POOL_READ);
+			pool_wait(ctx->pool, &c->read_wait, POOL_READ);
 			return;
 		}
-		ctx->read_slabs++;
-		c->pos = 0;
-		c->len = (uint32_t)framer_restore(&c->framer, c->slab);
+		take_read_slab(c, slab);
 	}
 
 	r = read_once(c);
 	if (r == -2) {
-		char peer[64];
 		STATS_INC(read_errors);
 		log_debug("%s: read: %s", peer_text(c, peer, sizeof(peer)), strerror(errno));
-		goto close;
-	}
-	if (r == 1) {
-		pr = process(c);
-		if (pr == PROCESS_BAD)
-			goto close;
-		if (pr == PROCESS_WAIT)
-			goto wait_output;
+		conn_close(c);
+		return;
 	}
 	if (r == 0) {
 		if (c->len > c->pos) {
-			char peer[64];
 			STATS_INC(truncated);
 			log_debug("%s: closed with %u bytes of an unfinished frame",
 				  peer_text(c, peer, sizeof(peer)), c->len - c->pos);
 		}
-		goto close;
+		conn_close(c);
+		return;
 	}
-	settle_slab(c);
-	/* Draining: an empty socket is not the end yet (the peer's kernel may
-	 * still be sending what it was given); the drain sweep closes the
-	 * connection once it has stayed quiet. */
-	conn_update_io(c);  /* after a grant the watcher is still stopped */
-	return;
-
-wait_output:
-	c->wait = WAIT_OUTPUT;
-	STATS_INC(slab_waits);
-	conn_update_io(c);
-	pool_wait(ctx->pool, &c->waiter, POOL_OUTPUT);
-	return;
-close:
-	conn_close(c);
+	/* Data, or nothing yet (EAGAIN): a slab with no new bytes settles back.
+	 * Draining: an empty socket is not the end (the peer's kernel may still
+	 * be sending); the drain sweep closes the connection once it is quiet. */
+	after_process(c, r == 1 ? process(c) : PROCESS_DONE);
 }
 
 int
@@ -603,14 +654,16 @@ conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr
 	}
 	c->ctx = ctx;
 	c->l = l;
-	c->waiter.grant = conn_on_grant;
+	c->state = CONN_IDLE;
+	c->read_wait.grant = conn_on_read_slab;
+	c->out_wait.room = conn_on_output_room;
 	framer_init(&c->framer, &l->conf->framer);
 	conn_format_addr(peer, addr, sizeof(addr));
 	n = snprintf(c->peer, sizeof(c->peer), ",\"_peer\":\"%s\"", addr);
 	c->peer_len = (uint8_t)(n > 0 && (size_t)n < sizeof(c->peer) ? n : 0);
 	ev_io_init(&c->io, conn_on_io, fd, EV_READ);
 	c->io.data = c;
-	c->last_frame = ev_now(ctx->loop);
+	c->last_active = clock_mono();
 	conns_push_front(c);
 	ctx->nconns++;
 	STATS_INC(conn_accepted);
@@ -622,7 +675,7 @@ void
 conn_ctx_pressure(void *arg, int paused)
 {
 	struct conn_ctx *ctx = arg;
-	ev_tstamp now = ev_now(ctx->loop);
+	double now = clock_mono();
 
 	ctx->paused = paused;
 	/* A sink that keeps up only just can pause and resume many times a
@@ -646,8 +699,13 @@ conn_ctx_pressure(void *arg, int paused)
 			log_info("pool: waiters drained to waiters_low; resuming reads after %.3f s",
 				 now - ctx->paused_since);
 	}
-	for (struct conn *c = ctx->conns; c != NULL; c = c->next)
+	for (struct conn *c = ctx->conns; c != NULL; c = c->next) {
+		/* A pause is ingestd holding back, not the peer going quiet: every
+		 * idle clock restarts when it ends (all equal: the order holds). */
+		if (!paused)
+			c->last_active = now;
 		conn_update_io(c);
+	}
 	for (size_t i = 0; i < ctx->nlisteners; i++)
 		listener_pause(&ctx->listeners[i], paused || ctx->stopping);
 }
@@ -655,6 +713,8 @@ conn_ctx_pressure(void *arg, int paused)
 void
 conn_ctx_drain_all(struct conn_ctx *ctx)
 {
+	double now = clock_mono();
+
 	ev_timer_init(&ctx->drain_sweep, conn_on_drain_sweep, DRAIN_QUIET / 2, DRAIN_QUIET / 2);
 	ctx->drain_sweep.data = ctx;
 	ev_timer_start(ctx->loop, &ctx->drain_sweep);
@@ -664,11 +724,10 @@ conn_ctx_drain_all(struct conn_ctx *ctx)
 		/* What the kernel holds now is what the peer has delivered. */
 		if (ioctl(c->io.fd, FIONREAD, &pending) < 0 || pending < 0)
 			pending = 0;
-		c->draining = 1;
 		c->drain_left = (uint32_t)pending;
-		c->last_frame = ev_now(ctx->loop);
+		c->last_active = now;
 		conn_update_io(c);
-		if (c->wait == WAIT_NONE && c->granted == NULL)
+		if (c->state == CONN_IDLE || c->state == CONN_READING)
 			ev_feed_event(ctx->loop, &c->io, EV_READ);
 	}
 }
@@ -677,14 +736,14 @@ static void
 conn_on_drain_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn_ctx *ctx = w->data;
-	ev_tstamp now = ev_now(loop);
+	double now = clock_mono();
 	struct conn *c, *next;
 
 	(void)revents;
 	for (c = ctx->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->draining && c->drain_left == 0 && c->wait == WAIT_NONE &&
-		    c->granted == NULL && now - c->last_frame >= DRAIN_QUIET) {
+		if ((c->state == CONN_IDLE || c->state == CONN_READING) && c->drain_left == 0 &&
+		    now - c->last_active >= DRAIN_QUIET) {
 			if (c->slab != NULL || c->framer.carry_len > 0)
 				STATS_INC(truncated);
 			conn_close(c);
@@ -702,23 +761,31 @@ conn_ctx_close_all(struct conn_ctx *ctx)
 }
 
 /*
- * Closes connections that completed no frame for idle_timeout.  The
- * activity list keeps the longest-idle at its tail, so a sweep looks only
- * at connections it closes, plus one.
+ * Closes connections whose peer has been silent for idle_timeout while
+ * ingestd was reading them.  The activity list keeps the longest-idle at
+ * its tail, so a sweep looks at the connections it closes, the ones
+ * waiting for a slab or output room (ingestd's wait, skipped), plus one.
+ * While reads are paused nobody is being read: no sweep.
  */
 static void
 conn_on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn_ctx *ctx = w->data;
-	ev_tstamp now = ev_now(loop);
+	double now = clock_mono();
 	static struct ratelimit idle_rl = RATELIMIT_INIT(10.0, 5);
+	struct conn *c, *prev;
 
+	(void)loop;
 	(void)revents;
-	while (ctx->conns_tail != NULL && now - ctx->conns_tail->last_frame >= ctx->idle_timeout) {
-		struct conn *c = ctx->conns_tail;
+	if (ctx->paused)
+		return;
+	for (c = ctx->conns_tail; c != NULL && now - c->last_active >= ctx->idle_timeout; c = prev) {
 		char peer[64];
 		uint64_t suppressed;
 
+		prev = c->prev;
+		if (c->state == CONN_WAIT_READ || c->state == CONN_WAIT_OUTPUT)
+			continue;
 		STATS_INC(idle_closed);
 		if (ratelimit_allow(&idle_rl, now, &suppressed))
 			log_info("%s: listener %s: no complete frame for %.1f s; closing",

@@ -9,14 +9,24 @@
  * carry first; a large partial TLV frame keeps its slab, counted).
  *
  * Waiting, the source's acquire/release with a waiter cap: no slab to read
- * into, or no output slab for the next record, and the connection stops
- * its read watcher and queues in the pool; the pool hands it the next
- * released slab.  When the pool's read queue reaches its cap, every
+ * into, and the connection stops its read watcher and queues in the pool,
+ * which hands it the next released slab; no output room for the next
+ * record, and it queues at the sink (sink_wait), which calls it back when
+ * there is room.  When the pool's read queue reaches its cap, every
  * connection and listener pauses until the queue drains (conn_ctx_pressure).
  *
- * Watcher state comes from one function, conn_update_io(): reading unless
- * waiting, globally paused, or closing.  Bad input closes the connection
- * after every record completed before it has been written.
+ * Idle means the peer is silent while ingestd is reading it: time spent
+ * waiting for a slab, for output room or in a pause is never counted, and
+ * every timeout is measured on the monotonic clock (clock.h).
+ *
+ * Lifetime: a connection borrows its listener's conf, metadata fragment
+ * and layouts (listener.h: released only after conn_ctx_close_all()), and
+ * the ctx's pool and sink.  Closing is immediate for the socket, the
+ * watcher and the slabs, and deferred for the struct, which is freed at the
+ * end of the loop iteration (conn_ctx_reap), so no callback can touch freed
+ * memory: one that closes its own or another connection mid-call is safe.
+ * Bad input closes the connection after every record completed before it
+ * has been written.
  */
 #ifndef INGESTD_CONN_H
 #define INGESTD_CONN_H
@@ -40,8 +50,10 @@ struct conn_ctx {
 	int              metadata;
 	size_t           max_connections;
 	size_t           nconns;
-	struct conn     *conns;          /* open connections, latest frame first */
-	struct conn     *conns_tail;     /* the longest without a frame */
+	struct conn     *conns;          /* open connections, latest activity first */
+	struct conn     *conns_tail;     /* the longest without activity */
+	struct conn     *closed;         /* closed, not yet freed (conn_ctx_reap) */
+	ev_prepare       reap;           /* frees `closed` at the end of an iteration */
 	struct conn     *retained_head;  /* connections keeping a slab for a */
 	struct conn     *retained_tail;  /*   partial frame, stalest first */
 	size_t           retained_slabs;
@@ -53,14 +65,18 @@ struct conn_ctx {
 	size_t           nlisteners;
 	int              paused;         /* pool pressure */
 	int              stopping;       /* shutdown: drain and close */
-	ev_tstamp        paused_since;
+	double           paused_since;   /* clock_mono() */
 	double           paused_total;   /* seconds */
 	uint64_t         retained_bytes; /* in partial frames kept in slabs */
 	size_t           read_slabs;     /* slabs held by connections */
 	char             rx[48];         /* `,"_rx_ms":N` for rx_at */
 	size_t           rx_len;
-	ev_tstamp        rx_at;
+	ev_tstamp        rx_at;          /* wall clock: records say when they came */
 };
+
+/* Sets up what ctx needs besides its fields (the reaper).  Call once,
+ * after ctx->loop is set. */
+void conn_ctx_init(struct conn_ctx *ctx);
 
 /* Takes ownership of fd (a connected, non-blocking socket) and starts
  * reading.  Returns 0, or -1 when memory ran out (fd is then closed). */
@@ -80,6 +96,10 @@ void conn_ctx_drain_all(struct conn_ctx *ctx);
 
 /* Closes every connection at once (end of shutdown or its timeout). */
 void conn_ctx_close_all(struct conn_ctx *ctx);
+
+/* Frees the connections closed so far (also run by the ctx's prepare
+ * watcher at the end of every loop iteration). */
+void conn_ctx_reap(struct conn_ctx *ctx);
 
 /* Formats an address as "a.b.c.d:port" or "[v6]:port". */
 void conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "log.h"
 #include "stats.h"
@@ -34,6 +35,9 @@ static struct ratelimit accept_rl = RATELIMIT_INIT(10.0, 5);
  */
 static int reserve_fd = -1;
 
+/* Takes the reserve when it is not held; called again at every chance
+ * (each shed, each backoff) so that a failure to get it once, say because
+ * descriptors ran out at that moment, is not forever. */
 static void
 reserve_take(void)
 {
@@ -47,6 +51,7 @@ shed_one(struct listener *l)
 {
 	int fd;
 
+	reserve_take();
 	if (reserve_fd < 0)
 		return -1;
 	close(reserve_fd);
@@ -72,20 +77,23 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			int err = errno;  /* logging below may change errno */
+
+			if (err == EAGAIN || err == EWOULDBLOCK)
 				return;
-			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			if (err == EINTR || err == ECONNABORTED || err == EPROTO)
 				continue;
 			STATS_INC(accept_errors);
-			if (ratelimit_allow(&accept_rl, ev_now(loop), &suppressed))
+			if (ratelimit_allow(&accept_rl, clock_mono(), &suppressed)) {
+				errno = err;
 				log_warn("listener %s: accept (%zu connections open)", l->conf->name,
 					 ctx->nconns);
-			if ((errno == EMFILE || errno == ENFILE) && shed_one(l) == 0) {
+			}
+			if ((err == EMFILE || err == ENFILE) && shed_one(l) == 0) {
 				STATS_INC(conn_refused);
 				continue;
 			}
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 				/* No reserve either: stop watching the socket for a
 				 * second instead of spinning on it. */
 				ev_io_stop(loop, &l->io);
@@ -95,7 +103,7 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (ctx->nconns >= ctx->max_connections) {
 			STATS_INC(conn_refused);
-			if (ratelimit_allow(&accept_rl, ev_now(loop), &suppressed))
+			if (ratelimit_allow(&accept_rl, clock_mono(), &suppressed))
 				log_warnx("listener %s: max_connections (%zu) reached; "
 					  "closing new connections", l->conf->name,
 					  ctx->max_connections);
@@ -113,6 +121,7 @@ listener_on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	reserve_take();
 	listener_start(l);
 }
 
@@ -494,7 +503,7 @@ listener_pause(struct listener *l, int pause)
 }
 
 void
-listener_close(struct listener *l)
+listener_stop(struct listener *l)
 {
 	if (l->fd >= 0) {
 		ev_io_stop(l->ctx->loop, &l->io);
@@ -502,6 +511,13 @@ listener_close(struct listener *l)
 		close(l->fd);
 		l->fd = -1;
 	}
+}
+
+void
+listener_release(struct listener *l)
+{
+	listener_stop(l);
 	free(l->meta);
 	l->meta = NULL;
+	l->meta_len = 0;
 }

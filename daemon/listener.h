@@ -8,6 +8,12 @@
  * It owns the record fragments its connections reuse: the `_listener`
  * metadata and the layouts of its schemas (borrowed from main).
  *
+ * Lifetime, in two steps: listener_stop() closes the socket and stops its
+ * watchers (shutdown: no new peers), while connections it accepted may
+ * still be draining; they borrow l->conf, l->meta and the layouts until
+ * they are closed.  listener_release() frees what they borrow, so it is
+ * called only once the last connection is gone (conn_ctx_close_all()).
+ *
  * Socket activation (sd_listen_fds(3), done here without libsystemd): a
  * listening socket systemd passed in (LISTEN_PID, LISTEN_FDS from fd 3,
  * LISTEN_FDNAMES) is used instead of binding.  Passed sockets are matched to
@@ -91,7 +97,11 @@ int listener_match_passed(const struct listener_conf *confs, size_t n,
 void listener_start(struct listener *l);
 /* Stops accepting without closing (pool pressure).  pause=0 resumes. */
 void listener_pause(struct listener *l, int pause);
-/* Stops and closes the socket; frees the listener's fragments. */
-void listener_close(struct listener *l);
+/* Stops accepting for good: stops the watchers, closes the socket.  What
+ * connections borrow stays valid.  Idempotent. */
+void listener_stop(struct listener *l);
+/* listener_stop(), then frees the fragments connections borrow: only after
+ * every connection of l is closed.  Idempotent. */
+void listener_release(struct listener *l);
 
 #endif

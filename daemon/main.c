@@ -2,9 +2,9 @@
  * ingestd: sensor packets in over TCP, JSON Lines out.
  *
  * main wires the modules together: config -> pool -> sink -> listeners ->
- * connections, one libev loop, signal watchers, and the end-of-iteration
- * flush (an ev_prepare watcher: every record produced while handling this
- * iteration's events is written before the loop sleeps again).
+ * connections, one libev loop, signal watchers, and the shutdown check at
+ * the end of each iteration (an ev_prepare watcher at the lowest priority,
+ * so it runs after the sink's own end-of-iteration flush).
  *
  * Under systemd (notify.c, no libsystemd) it reports READY=1 once its
  * listeners and output are open, a STATUS= summary every few seconds,
@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "listener.h"
@@ -128,14 +129,14 @@ log_stats(const char *why)
 				      (unsigned long long)stats[i]);
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
-	double paused = ctx.paused_total + (ctx.paused ? ev_now(ctx.loop) - ctx.paused_since : 0);
+	double paused = ctx.paused_total + (ctx.paused ? clock_mono() - ctx.paused_since : 0);
 	log_info("stats (%s): conns=%zu slabs_in_use=%zu/%zu slabs_peak=%zu read_slabs=%zu "
-		 "overflow_in_use=%zu waiters=%zu waiters_peak=%zu paused=%d paused_seconds=%.3f retained_bytes=%llu "
-		 "output_pending=%zu%s",
+		 "overflow_in_use=%zu waiters=%zu waiters_peak=%zu paused=%d paused_seconds=%.3f "
+		 "retained_bytes=%llu refused_releases=%llu output_pending=%zu output_waiters=%zu%s",
 		 why, ctx.nconns, ps.in_use, ps.slabs, ps.peak, ctx.read_slabs, ps.overflow_in_use,
-		 ps.waiters,
-		 ps.waiters_peak, ctx.paused, paused, (unsigned long long)ctx.retained_bytes,
-		 sink_pending(ctx.sink), line);
+		 ps.waiters, ps.waiters_peak, ctx.paused, paused,
+		 (unsigned long long)ctx.retained_bytes, (unsigned long long)ps.refused_releases,
+		 sink_pending(ctx.sink), sink_waiting(ctx.sink), line);
 }
 
 /*
@@ -145,20 +146,20 @@ log_stats(const char *why)
  * "STOPPING=1\n", ...), or "" for a plain update.
  */
 static uint64_t  status_records;
-static ev_tstamp status_at;
+static double    status_at;       /* clock_mono() */
 
 static void
 send_status(const char *state, const char *what)
 {
 	struct pool_stats ps;
-	ev_tstamp now;
+	double now;
 	uint64_t rec = stats[STAT_records_out];
 	double rate = 0;
 	char overflow[48] = "";
 
 	if (!notify_enabled())
 		return;
-	now = ev_now(ctx.loop);
+	now = clock_mono();
 	if (now > status_at && status_at > 0)
 		rate = (double)(rec - status_records) / (now - status_at);
 	status_records = rec;
@@ -202,28 +203,39 @@ on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static ev_timer shutdown_timer;
+static double   shutdown_deadline;  /* clock_mono(): the output's last chance */
 
 /*
- * The drain took shutdown_timeout: peers that keep sending are cut off
- * here.  Every frame already read has its record queued, so ingestd still
- * exits 0 once the output has taken them; only an output that cannot be
- * flushed within a further shutdown_timeout makes it exit 1.
+ * Shutdown takes at most shutdown_timeout for the drain: peers that keep
+ * sending are cut off then.  Every frame already read has its record
+ * queued, so ingestd still exits 0 once the output has taken them, as long
+ * as the output keeps taking data (for at most a further
+ * shutdown_timeout); an output that has taken nothing for a second exits 1
+ * at once, so a stalled output cannot hold a stop for longer than
+ * shutdown_timeout and a second.
  */
 static void
 on_shutdown_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	double now = clock_mono();
+
 	(void)revents;
 	if (ctx.nconns > 0) {
 		log_warnx("shutdown: %zu connections still sending after %.1f s; closing them",
 			  ctx.nconns, cfg.shutdown_timeout);
 		conn_ctx_close_all(&ctx);
 		ev_timer_stop(loop, &ctx.drain_sweep);
-		ev_timer_set(w, cfg.shutdown_timeout, 0.0);
+		shutdown_deadline = now + cfg.shutdown_timeout;
+	}
+	if (sink_empty(ctx.sink))
+		return;   /* the prepare watcher ends the loop */
+	if (now < shutdown_deadline && sink_stalled_seconds(ctx.sink, now) < 1.0) {
+		ev_timer_set(w, 0.25, 0.0);
 		ev_timer_start(loop, w);
 		return;
 	}
-	log_err("shutdown: the output did not take %zu bytes within %.1f s; exiting",
-		sink_pending(ctx.sink), cfg.shutdown_timeout);
+	log_err("shutdown: the output did not take %zu bytes (no progress for %.1f s); exiting",
+		sink_pending(ctx.sink), sink_stalled_seconds(ctx.sink, now));
 	exit_code = 1;
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -236,8 +248,10 @@ begin_shutdown(struct ev_loop *loop, const char *why)
 	ctx.stopping = 1;
 	log_info("%s: no longer accepting; draining %zu connections", why, ctx.nconns);
 	send_status("STOPPING=1\n", "stopping: ");
+	/* Stop, not release: draining connections still borrow what the
+	 * listeners own (listener.h). */
 	for (size_t i = 0; i < cfg.nlisteners; i++)
-		listener_close(&listeners[i]);
+		listener_stop(&listeners[i]);
 	metrics_stop_accepting(metrics);
 	conn_ctx_drain_all(&ctx);
 	ev_timer_stop(loop, &ctx.idle_sweep);
@@ -248,6 +262,8 @@ begin_shutdown(struct ev_loop *loop, const char *why)
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	int rc;
+
 	(void)revents;
 	switch (w->signum) {
 	case SIGTERM:
@@ -258,10 +274,14 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		/* A reload is only the reopen (the config file is not read
 		 * again); tell systemd when it starts and ends. */
 		notify_reloading();
-		if (sink_reopen(ctx.sink) < 0) {
+		rc = sink_reopen(ctx.sink);
+		if (rc < 0) {
 			log_warn("SIGHUP: cannot reopen %s; still writing to the old file",
 				 cfg.output_path);
 			send_status("READY=1\n", "reopen FAILED, still writing the old file: ");
+		} else if (rc > 0) {
+			log_info("SIGHUP: output reopened at the end of the line being written");
+			send_status("READY=1\n", "");
 		} else {
 			log_info("SIGHUP: output reopened");
 			send_status("READY=1\n", "");
@@ -273,13 +293,12 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 }
 
-/* End of every loop iteration: write what this iteration produced. */
+/* End of every loop iteration, after the sink's flush: is shutdown done? */
 static void
 on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)w;
 	(void)revents;
-	sink_flush(ctx.sink);
 	if (ctx.stopping && ctx.nconns == 0 && sink_empty(ctx.sink))
 		ev_break(loop, EVBREAK_ALL);
 }
@@ -394,6 +413,7 @@ main(int argc, char **argv)
 	if (loop == NULL)
 		fatalx("cannot initialise the event loop");
 	ctx.loop = loop;
+	conn_ctx_init(&ctx);
 	ctx.metadata = cfg.metadata;
 	ctx.max_connections = cfg.max_connections;
 	ctx.max_retained = cfg.pool.max_retained;
@@ -450,6 +470,7 @@ main(int argc, char **argv)
 	}
 	conn_ctx_start_idle_sweep(&ctx);
 	ev_prepare_init(&prep, on_prepare);
+	ev_set_priority(&prep, EV_MINPRI);
 	ev_prepare_start(loop, &prep);
 	if (cfg.stats_interval > 0) {
 		ev_timer_init(&stats_timer, on_stats_timer, cfg.stats_interval, cfg.stats_interval);
@@ -484,11 +505,14 @@ main(int argc, char **argv)
 
 	if (exit_code == 0)
 		log_info("stopped: %llu records written", (unsigned long long)stats[STAT_records_out]);
-	log_stats("exit");
 	conn_ctx_close_all(&ctx);
+	conn_ctx_reap(&ctx);
+	/* After every connection: what is left now is what a clean stop must
+	 * leave (nothing, the tests check). */
+	log_stats("exit");
 	metrics_free(metrics);
 	for (size_t i = 0; i < cfg.nlisteners; i++)
-		listener_close(&listeners[i]);
+		listener_release(&listeners[i]);
 	sink_free(ctx.sink);
 	pool_free(ctx.pool);
 	for (size_t i = 0; i < nlayouts; i++)

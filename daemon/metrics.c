@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "http.h"
@@ -163,6 +164,7 @@ static const struct {
 	{ "output_writes", "Write calls to the output that wrote something." },
 	{ "output_errors", "Failed writes to the output." },
 	{ "output_reopens", "Times the output file was reopened (SIGHUP)." },
+	{ "output_rewinds", "Times the output file was cut back to a line end after a write failed inside a line." },
 	{ "pause_events", "Times reads were paused on every connection (pool pressure)." },
 	{ "slab_waits", "Times a connection queued for a slab." },
 	{ "slabs_retained", "Times a read slab was kept for a large partial frame." },
@@ -272,6 +274,12 @@ metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
 		one(&o, "ingestd_output_failing", "gauge",
 		    "1 while the output's last write failed (retried each second), else 0.",
 		    sink_failing(ctx->sink) ? 1 : 0);
+		one(&o, "ingestd_output_waiters", "gauge",
+		    "Connections waiting for room in the output.", sink_waiting(ctx->sink));
+		family(&o, "ingestd_output_stalled_seconds", "gauge",
+		       "Seconds the output has taken nothing while records wait for it (0: none wait).");
+		out_printf(&o, "ingestd_output_stalled_seconds %.3f\n",
+			   sink_stalled_seconds(ctx->sink, view->now));
 	}
 
 	if (ctx->nlisteners > 0 && ctx->listeners != NULL) {
@@ -314,7 +322,7 @@ http:
 }
 
 int
-metrics_health(const struct conn_ctx *ctx, double unhealthy_after, ev_tstamp now, char *reason,
+metrics_health(const struct conn_ctx *ctx, double unhealthy_after, double now, char *reason,
 	       size_t reasonlen)
 {
 	if (reasonlen > 0)
@@ -333,6 +341,14 @@ metrics_health(const struct conn_ctx *ctx, double unhealthy_after, ev_tstamp now
 			 "reads paused for %.1f s (unhealthy_after = %g s): "
 			 "the output is not keeping up",
 			 now - ctx->paused_since, unhealthy_after);
+		return 503;
+	}
+	if (ctx->sink != NULL && sink_stalled_seconds(ctx->sink, now) > unhealthy_after) {
+		snprintf(reason, reasonlen,
+			 "output stalled: it has taken nothing for %.1f s while %zu bytes wait "
+			 "(unhealthy_after = %g s)",
+			 sink_stalled_seconds(ctx->sink, now), sink_pending(ctx->sink),
+			 unhealthy_after);
 		return 503;
 	}
 	return 200;
@@ -515,7 +531,7 @@ serve_metrics(struct client *c, int head_only)
 {
 	struct metrics *m = c->m;
 	struct metrics_view v = {
-		.now = ev_now(m->loop),
+		.now = clock_mono(),
 		.rss_bytes = metrics_read_rss(),
 		.http_clients = m->nclients,
 		.http_requests = m->requests + 1,  /* this one */
@@ -549,7 +565,7 @@ serve_health(struct client *c, int head_only)
 {
 	struct metrics *m = c->m;
 	char reason[160];
-	int status = metrics_health(m->ctx, m->cfg->unhealthy_after, ev_now(m->loop), reason,
+	int status = metrics_health(m->ctx, m->cfg->unhealthy_after, clock_mono(), reason,
 				    sizeof(reason));
 	char line[sizeof(reason) + 2];
 
@@ -666,7 +682,7 @@ metrics_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 				return;
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 				continue;
-			if (ratelimit_allow(&m->rl, ev_now(loop), &suppressed))
+			if (ratelimit_allow(&m->rl, clock_mono(), &suppressed))
 				log_warn("metrics: accept");
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
@@ -677,7 +693,7 @@ metrics_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (m->nclients >= METRICS_MAX_CLIENTS || (c = calloc(1, sizeof(*c))) == NULL) {
 			m->refused++;
-			if (ratelimit_allow(&m->rl, ev_now(loop), &suppressed))
+			if (ratelimit_allow(&m->rl, clock_mono(), &suppressed))
 				log_warnx("metrics: %zu clients connected; closing a new one",
 					  m->nclients);
 			close(fd);

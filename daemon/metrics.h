@@ -17,9 +17,11 @@
  * lost to a reset.  Routes: /metrics and /healthz (GET and HEAD), 404 for
  * other paths, 405 for other methods, 400 for a malformed request.
  *
- * /healthz: 200 "ok\n", or 503 with one reason line while reads have been
- * paused longer than the config's unhealthy_after, while the output is
- * failing (sink_failing), or once shutdown has begun.
+ * /healthz: 200 "ok\n", or 503 with one reason line while the output has
+ * taken nothing for longer than the config's unhealthy_after while records
+ * wait for it (sink_stalled_seconds), while reads have been paused that
+ * long, while the output is failing (sink_failing), or once shutdown has
+ * begun.  Durations are on the monotonic clock (clock.h).
  *
  * Memory: the metrics struct, plus per client its struct (~5 KiB) and the
  * rendered body while it is being sent.  Single-threaded, on the daemon's
@@ -69,7 +71,7 @@ void metrics_free(struct metrics *m);
  * side's own counters.
  */
 struct metrics_view {
-	ev_tstamp now;            /* ev_now(): for the current pause's length */
+	double    now;            /* clock_mono(): for the current pause's length */
 	uint64_t  rss_bytes;      /* resident set size; 0: not rendered */
 	size_t    http_clients;   /* metrics clients connected */
 	uint64_t  http_requests;  /* requests answered, any status */
@@ -91,7 +93,7 @@ size_t metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
  * The health check: returns 200, or 503 with the reason (one line, no
  * newline) in reason[0, reasonlen).  unhealthy_after in seconds.
  */
-int metrics_health(const struct conn_ctx *ctx, double unhealthy_after, ev_tstamp now,
+int metrics_health(const struct conn_ctx *ctx, double unhealthy_after, double now,
 		   char *reason, size_t reasonlen);
 
 /* This process's resident set size in bytes (/proc/self/statm), 0 if unknown. */

@@ -1,20 +1,25 @@
 /*
  * pool: see pool.h.
  *
- * Layout: one arena of `slabs` * slab_size bytes; slab i starts at
- * arena + i * slab_size.  state[i] says whether slab i is out; the free
- * list is a stack of indices.  A pointer is ours iff it lies in the arena
- * on a slab boundary, so ownership and double-release checks are O(1).
- * Overflow slabs are separate allocations listed in a small table (the
- * overflow cap is small by design), searched linearly.
+ * Layout: one allocation of (slabs + overflow) * slab_size bytes; slot i
+ * starts at arena + i * slab_size.  Slots [0, slabs) are the arena,
+ * [slabs, slabs + overflow) the overflow.  state[i] says whether slot i is
+ * out; each part has its free list, a stack of slot indices.  A pointer is
+ * ours iff it lies in the allocation on a slot boundary, so ownership and
+ * double-release checks are O(1) for both parts.  Overflow slots' pages
+ * are given back with MADV_DONTNEED on release, so they cost memory only
+ * while they are out.
  *
- * Invariants: nfree + in_use == slabs; a slab index is on the free stack
- * iff state[index] == 0; a waiter is in at most one queue.
+ * Invariants: nfree + in_use == slabs; ofree + overflow_in_use == overflow;
+ * a slot index is on a free stack iff state[index] == 0; a waiter is in at
+ * most one queue.
  */
 #include "pool.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 struct waitq {
 	struct pool_waiter *head, *tail;
@@ -25,10 +30,11 @@ struct pool {
 	struct pool_conf  conf;
 	uint8_t          *arena;
 	uint8_t          *state;      /* 1 = checked out */
-	uint32_t         *free_stack;
+	uint32_t         *free_stack; /* arena slots */
 	size_t            nfree;
-	void            **overflow;   /* overflow slabs out, conf.overflow entries */
-	size_t            overflow_out;
+	uint32_t         *ofree_stack; /* overflow slots */
+	size_t            ofree;
+	size_t            nslots;     /* slabs + overflow */
 	struct waitq      q[2];       /* indexed by enum pool_class */
 	pool_pressure_cb *pressure;
 	void             *pressure_arg;
@@ -40,19 +46,22 @@ pool_new(const struct pool_conf *conf, pool_pressure_cb *cb, void *cb_arg)
 {
 	struct pool *p;
 
-	if (conf->slab_size == 0 || conf->slabs == 0 || conf->slabs > UINT32_MAX ||
-	    conf->slab_size > SIZE_MAX / conf->slabs)
+	if (conf->slab_size == 0 || conf->slabs == 0 || conf->slabs > UINT32_MAX / 2 ||
+	    conf->overflow > UINT32_MAX / 2 ||
+	    conf->slab_size > SIZE_MAX / (conf->slabs + conf->overflow))
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NULL;
 	p->conf = *conf;
+	p->nslots = conf->slabs + conf->overflow;
 	/* malloc, not calloc: untouched slabs must stay out of RSS. */
-	p->arena = malloc(conf->slab_size * conf->slabs);
-	p->state = calloc(conf->slabs, 1);
+	p->arena = malloc(conf->slab_size * p->nslots);
+	p->state = calloc(p->nslots, 1);
 	p->free_stack = malloc(conf->slabs * sizeof(uint32_t));
-	p->overflow = calloc(conf->overflow ? conf->overflow : 1, sizeof(void *));
-	if (p->arena == NULL || p->state == NULL || p->free_stack == NULL || p->overflow == NULL) {
+	p->ofree_stack = malloc((conf->overflow ? conf->overflow : 1) * sizeof(uint32_t));
+	if (p->arena == NULL || p->state == NULL || p->free_stack == NULL ||
+	    p->ofree_stack == NULL) {
 		pool_free(p);
 		return NULL;
 	}
@@ -60,6 +69,9 @@ pool_new(const struct pool_conf *conf, pool_pressure_cb *cb, void *cb_arg)
 	for (size_t i = 0; i < conf->slabs; i++)
 		p->free_stack[i] = (uint32_t)(conf->slabs - 1 - i);
 	p->nfree = conf->slabs;
+	for (size_t i = 0; i < conf->overflow; i++)
+		p->ofree_stack[i] = (uint32_t)(p->nslots - 1 - i);
+	p->ofree = conf->overflow;
 	p->pressure = cb;
 	p->pressure_arg = cb_arg;
 	p->st.slabs = conf->slabs;
@@ -71,10 +83,7 @@ pool_free(struct pool *p)
 {
 	if (p == NULL)
 		return;
-	if (p->overflow != NULL)
-		for (size_t i = 0; i < p->overflow_out; i++)
-			free(p->overflow[i]);
-	free(p->overflow);
+	free(p->ofree_stack);
 	free(p->free_stack);
 	free(p->state);
 	free(p->arena);
@@ -115,16 +124,15 @@ pool_checkout(struct pool *p, enum pool_class cls)
 	if (p->nfree > keep && p->q[POOL_OUTPUT].len == 0 &&
 	    (cls == POOL_OUTPUT || p->q[POOL_READ].len == 0))
 		return take_arena(p);
-	if (p->overflow_out < p->conf.overflow) {
-		void *s = malloc(p->conf.slab_size);
-		if (s != NULL) {
-			p->overflow[p->overflow_out++] = s;
-			p->st.overflow_in_use = p->overflow_out;
-			if (p->overflow_out > p->st.overflow_peak)
-				p->st.overflow_peak = p->overflow_out;
-			p->st.checkouts++;
-			return s;
-		}
+	if (p->ofree > 0) {
+		uint32_t i = p->ofree_stack[--p->ofree];
+
+		p->state[i] = 1;
+		p->st.overflow_in_use++;
+		if (p->st.overflow_in_use > p->st.overflow_peak)
+			p->st.overflow_peak = p->st.overflow_in_use;
+		p->st.checkouts++;
+		return p->arena + (size_t)i * p->conf.slab_size;
 	}
 	return NULL;
 }
@@ -162,59 +170,60 @@ check_resume(struct pool *p)
 	}
 }
 
+/* Gives an overflow slot's whole pages back to the kernel. */
+static void
+overflow_discard(struct pool *p, uint8_t *b)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)b + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)b + p->conf.slab_size) & ~(page - 1);
+
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 int
 pool_release(struct pool *p, void *slab)
 {
 	uint8_t *b = slab;
 	struct pool_waiter *w;
+	size_t off, i;
+	int overflow;
 
-	if (b >= p->arena && b < p->arena + p->conf.slab_size * p->conf.slabs) {
-		size_t off = (size_t)(b - p->arena);
-		size_t i = off / p->conf.slab_size;
-
-		if (off % p->conf.slab_size != 0 || !p->state[i]) {
-			p->st.refused_releases++;
-			return -1;
-		}
-		/* Hand-off: the slab stays out and changes owner. */
-		w = waitq_pop(&p->q[POOL_OUTPUT]);
-		if (w == NULL && p->nfree >= p->conf.reserve)
-			w = waitq_pop(&p->q[POOL_READ]);
-		if (w != NULL) {
-			p->st.waiters = waiters_total(p);
-			p->st.checkouts++;
-			check_resume(p);
-			w->grant(w, slab);
-			return 0;
-		}
-		p->state[i] = 0;
-		p->free_stack[p->nfree++] = (uint32_t)i;
-		p->st.in_use--;
+	if (b < p->arena || b >= p->arena + p->conf.slab_size * p->nslots) {
+		p->st.refused_releases++;
+		return -1;
+	}
+	off = (size_t)(b - p->arena);
+	i = off / p->conf.slab_size;
+	if (off % p->conf.slab_size != 0 || !p->state[i]) {
+		p->st.refused_releases++;
+		return -1;
+	}
+	overflow = i >= p->conf.slabs;
+	/* Hand-off: the slab stays out and changes owner.  A waiter may have an
+	 * overflow slab as it is (the reserve guards the arena only). */
+	w = waitq_pop(&p->q[POOL_OUTPUT]);
+	if (w == NULL && (overflow || p->nfree >= p->conf.reserve))
+		w = waitq_pop(&p->q[POOL_READ]);
+	if (w != NULL) {
+		p->st.waiters = waiters_total(p);
+		p->st.checkouts++;
+		check_resume(p);
+		w->grant(w, slab);
 		return 0;
 	}
-	for (size_t k = 0; k < p->overflow_out; k++) {
-		if (p->overflow[k] == slab) {
-			/* A waiter may have it as it is (the reserve guards the arena
-			 * only); it stays in the overflow table with its new owner. */
-			w = waitq_pop(&p->q[POOL_OUTPUT]);
-			if (w == NULL)
-				w = waitq_pop(&p->q[POOL_READ]);
-			if (w != NULL) {
-				p->st.waiters = waiters_total(p);
-				p->st.checkouts++;
-				check_resume(p);
-				w->grant(w, slab);
-				return 0;
-			}
-			/* Temporary slabs go back to malloc, never into the arena. */
-			p->overflow[k] = p->overflow[--p->overflow_out];
-			p->st.overflow_in_use = p->overflow_out;
-			free(slab);
-			return 0;
-		}
+	p->state[i] = 0;
+	if (overflow) {
+		/* Temporary slabs give their memory back, never join the arena. */
+		overflow_discard(p, b);
+		p->ofree_stack[p->ofree++] = (uint32_t)i;
+		p->st.overflow_in_use--;
+	} else {
+		p->free_stack[p->nfree++] = (uint32_t)i;
+		p->st.in_use--;
 	}
-	p->st.refused_releases++;
-	return -1;
+	return 0;
 }
 
 void

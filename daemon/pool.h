@@ -5,10 +5,20 @@
  * start-up and never handed back to malloc while running, so traffic cannot
  * fragment the heap and the data-memory budget is slab_size * slabs.  Free
  * slabs are kept LIFO so a light load touches (and keeps resident) only a
- * few of them.  Ownership is checked in O(1): a pointer the pool did not
- * hand out, or a second release, is refused and counted, never corrupting
- * the free list.  An optional bounded overflow hands out temporary slabs
- * (malloc'd, freed on release) when the arena is empty; they never join it.
+ * few of them.  An optional bounded overflow hands out temporary slabs when
+ * the arena is empty: they sit in address space reserved beside the arena
+ * (untouched until used), and their memory goes back to the kernel
+ * (MADV_DONTNEED) when they are released; they never join the arena.
+ *
+ * What a release can and cannot be checked for, in O(1) for arena and
+ * overflow slabs alike: a pointer outside both ranges, or not at the start
+ * of a slab, is refused and counted (refused_releases); so is a release of
+ * a slab that is free at that moment (a second release before anyone
+ * checked it out again).  What no pool can see: a stale pointer released
+ * after the slab went out again to a new owner.  That release succeeds and
+ * takes the slab from its new owner; only the one-owner discipline of the
+ * callers (each buffer has exactly one owner, see conn.c and sink.c) rules
+ * it out.  Test builds abort on any refusal (pool_give_back).
  *
  * Waiters: a caller that finds no slab queues a struct pool_waiter and is
  * granted the next released slab directly (the source's acquire/release

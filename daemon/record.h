@@ -31,7 +31,11 @@ struct record_layout {
 	size_t  bound;                        /* longest record without metadata */
 };
 
-/* Per-record metadata pieces, prepared by the caller (see record_meta_*). */
+/* Per-record metadata pieces, prepared by the caller (see record_meta_*).
+ * Every piece is borrowed for the duration of one record_write* call and
+ * nothing is kept.  In the daemon the listener piece is owned by the
+ * listener (alive until listener_release(), after its last connection),
+ * the peer piece by the connection, the rx piece by the conn_ctx. */
 struct record_meta {
 	const char *listener;   size_t listener_len;   /* `,"_listener":"x"` */
 	const char *peer;       size_t peer_len;       /* `,"_peer":"a:p"` */

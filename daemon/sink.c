@@ -5,22 +5,34 @@
  * written); `q` is a ring of full slabs, oldest first, each with its own
  * written offset.  Writes go out oldest first, so the output order is the
  * order records were committed.  The ring can hold every slab the pool
- * owns, so queuing never fails.
+ * owns, so queuing never fails.  Each slab starts with a whole line, so the
+ * oldest unwritten byte is at a line boundary exactly when it is at the
+ * start of its slab or follows a '\n' (at_line_start).
+ *
+ * Why the output waits where it does:
+ *   wio     armed on EAGAIN; writable again -> the next flush writes.
+ *   retry   armed after a failed write, or while a FIFO has no reader;
+ *           fires a second later -> the next flush tries again.
+ *   flush   the prepare watcher, once per loop iteration, plus full batches
+ *           written from sink_reserve.
+ *   wake    an idle watcher started by the pool's grant; adopts the slab
+ *           and calls the sink's waiters from the loop.
  */
 #include "sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "stats.h"
 
@@ -39,8 +51,13 @@ struct sink {
 	struct ev_loop *loop;
 	struct pool    *pool;
 	char           *path;        /* NULL for stdout */
-	int             fd;
-	int             restore_flags;  /* stdout's flags to restore, or -1 */
+	int             fd;          /* -1: a FIFO path waiting for a reader */
+	int             own_fd;      /* fd is ours to close (not fd 1) */
+	int             use_send;    /* stdout is a socket: sendmsg(MSG_DONTWAIT) */
+	int             regular;     /* fd is a regular file */
+	int             append;      /* ... opened with O_APPEND */
+	int             fifo;        /* path names a FIFO */
+	int             reopen_due;  /* sink_reopen() waits for a line boundary */
 	size_t          slab_size;
 	size_t          batch;       /* full slabs written at once: SINK_WRITE_BATCH, >= 1 */
 
@@ -50,10 +67,19 @@ struct sink {
 	struct qslab   *q;
 	size_t          qcap, qhead, qlen;
 
-	ev_io           wio;         /* armed while the output says EAGAIN */
-	ev_timer        retry;       /* armed after a write error */
-	ev_idle         kick;        /* keeps the loop from sleeping on queued output */
-	int             failing;     /* last write failed; logged once */
+	ev_io           wio;
+	ev_timer        retry;
+	ev_prepare      flush;
+	ev_idle         wake;
+	struct pool_waiter pw;       /* the sink's place in the pool's OUTPUT queue */
+	uint8_t        *granted;     /* slab the pool handed over, not yet adopted */
+	struct sink_waiter *wait_head, *wait_tail;
+	size_t          nwaiting;    /* in that queue */
+	int             failing;     /* last write failed (logged once), or no reader */
+
+	/* Stall measure (sink_stalled_seconds), clock_mono() seconds. */
+	double          progress_at; /* last write that took bytes, or new data after empty */
+	int             was_empty;   /* empty at the end of the last flush */
 
 	/* Regular files only: file_end is just past what this sink has written
 	 * (read again from the file now and then: see file_resync). */
@@ -73,12 +99,22 @@ struct sink {
 
 static void sink_on_writable(struct ev_loop *loop, ev_io *w, int revents);
 static void sink_on_retry(struct ev_loop *loop, ev_timer *w, int revents);
-static void sink_on_kick(struct ev_loop *loop, ev_idle *w, int revents);
+static void sink_on_flush(struct ev_loop *loop, ev_prepare *w, int revents);
+static void sink_on_wake(struct ev_loop *loop, ev_idle *w, int revents);
+static void sink_on_grant(struct pool_waiter *w, void *slab);
 
+static const char *
+out_name(const struct sink *s)
+{
+	return s->path ? s->path : "stdout";
+}
+
+/* Non-blocking: a FIFO must not hold the loop in open() until a reader
+ * comes; O_NONBLOCK means nothing to a regular file's writes. */
 static int
 open_output(const char *path)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
 }
 
 /* Starts the bookkeeping of a (newly opened) output at the file's end. */
@@ -89,8 +125,11 @@ file_reset(struct sink *s)
 
 	s->chunk = 0;
 	s->prealloc = 0;
-	if (fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))
+	s->regular = 0;
+	if (s->fd < 0 || fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return;
+	s->regular = 1;
+	s->append = (fcntl(s->fd, F_GETFL) & O_APPEND) != 0;
 	/* Only a file ingestd opens itself: stdout's file belongs to whoever
 	 * redirected it, and may be shared with other writers. */
 	s->prealloc = s->path != NULL ? s->prealloc_conf : 0;
@@ -242,6 +281,34 @@ sink_set_preallocate(struct sink *s, size_t bytes)
 	file_reset(s);
 }
 
+
+/*
+ * Stdout as the sink writes it (see sink.h): fd 1 itself for a regular file
+ * or a socket, else a description of its own, made non-blocking.
+ */
+static void
+setup_stdout(struct sink *s)
+{
+	struct stat st;
+	int fd;
+
+	s->fd = STDOUT_FILENO;
+	if (fstat(STDOUT_FILENO, &st) != 0 || S_ISREG(st.st_mode))
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		s->use_send = 1;
+		return;
+	}
+	fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		log_warn("output: cannot open stdout again through /proc/self/fd/1; writing "
+			 "to it may block the daemon while its reader stalls");
+		return;
+	}
+	s->fd = fd;
+	s->own_fd = 1;
+}
+
 struct sink *
 sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb *fail,
 	 void *fail_arg, char *err, size_t errlen)
@@ -259,8 +326,9 @@ sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb
 	s->batch = s->slab_size < SINK_WRITE_BATCH ? SINK_WRITE_BATCH / s->slab_size : 1;
 	s->fail = fail;
 	s->fail_arg = fail_arg;
-	s->restore_flags = -1;
 	s->rl = (struct ratelimit)RATELIMIT_INIT(10.0, 1);
+	s->pw.grant = sink_on_grant;
+	s->was_empty = 1;
 	/* Every slab the pool can hand out fits in the queue at once. */
 	s->qcap = pool_capacity(pool) + 1;
 	s->q = calloc(s->qcap, sizeof(*s->q));
@@ -270,31 +338,33 @@ sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb
 		return NULL;
 	}
 	if (strcmp(path, "-") == 0) {
-		s->fd = STDOUT_FILENO;
-		/* A pipe or socket reader may be slow: never block the loop on it.
-		 * A terminal or file keeps its blocking mode (shared with the shell). */
-		if (fstat(s->fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-			int fl = fcntl(s->fd, F_GETFL);
-			if (fl >= 0 && !(fl & O_NONBLOCK) && fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) == 0)
-				s->restore_flags = fl;
-		}
+		setup_stdout(s);
 	} else {
 		s->path = strdup(path);
+		s->fifo = stat(path, &st) == 0 && S_ISFIFO(st.st_mode);
 		s->fd = s->path ? open_output(path) : -1;
-		if (s->fd < 0) {
+		s->own_fd = 1;
+		if (s->fd < 0 && !(s->path != NULL && s->fifo && errno == ENXIO)) {
 			snprintf(err, errlen, "%s: cannot open for append: %s", path, strerror(errno));
 			free(s->path);
 			free(s->q);
 			free(s);
 			return NULL;
 		}
+		if (s->fd < 0)
+			log_warnx("output %s: a FIFO with no reader yet; records wait for one",
+				  path);
 	}
-	ev_io_init(&s->wio, sink_on_writable, s->fd, EV_WRITE);
+	ev_io_init(&s->wio, sink_on_writable, s->fd < 0 ? 0 : s->fd, EV_WRITE);
 	ev_timer_init(&s->retry, sink_on_retry, 1.0, 0.0);
-	ev_idle_init(&s->kick, sink_on_kick);
+	ev_prepare_init(&s->flush, sink_on_flush);
+	ev_idle_init(&s->wake, sink_on_wake);
 	s->wio.data = s;
 	s->retry.data = s;
-	s->kick.data = s;
+	s->flush.data = s;
+	s->wake.data = s;
+	ev_prepare_start(loop, &s->flush);
+	file_reset(s);
 	return s;
 }
 
@@ -305,7 +375,9 @@ sink_free(struct sink *s)
 		return;
 	ev_io_stop(s->loop, &s->wio);
 	ev_timer_stop(s->loop, &s->retry);
-	ev_idle_stop(s->loop, &s->kick);
+	ev_prepare_stop(s->loop, &s->flush);
+	ev_idle_stop(s->loop, &s->wake);
+	pool_cancel(s->pool, &s->pw);
 	while (s->qlen > 0) {
 		pool_give_back(s->pool, s->q[s->qhead].slab);
 		s->qhead = (s->qhead + 1) % s->qcap;
@@ -313,11 +385,13 @@ sink_free(struct sink *s)
 	}
 	if (s->cur != NULL)
 		pool_give_back(s->pool, s->cur);
-	prealloc_release(s);
-	if (s->restore_flags >= 0)
-		fcntl(s->fd, F_SETFL, s->restore_flags);
-	if (s->path != NULL)
-		close(s->fd);
+	if (s->granted != NULL)
+		pool_give_back(s->pool, s->granted);
+	if (s->fd >= 0) {
+		prealloc_release(s);
+		if (s->own_fd)
+			close(s->fd);
+	}
 	free(s->path);
 	free(s->q);
 	free(s);
@@ -336,6 +410,8 @@ queue_cur(struct sink *s)
 	s->cur = NULL;
 	s->cur_off = s->cur_len = 0;
 }
+
+static void drain(struct sink *s);
 
 char *
 sink_reserve(struct sink *s, size_t need)
@@ -360,11 +436,16 @@ sink_reserve(struct sink *s, size_t need)
 		 * 128 KiB ones.
 		 */
 		if (s->qlen >= s->batch)
-			sink_flush(s);
+			drain(s);
 	}
+	if (s->pw.queued)
+		return NULL;      /* already waiting: no overtaking the queue */
 	s->cur = pool_checkout(s->pool, POOL_OUTPUT);
-	if (s->cur == NULL)
+	if (s->cur == NULL) {
+		STATS_INC(slab_waits);
+		pool_wait(s->pool, &s->pw, POOL_OUTPUT);
 		return NULL;
+	}
 	return (char *)s->cur;
 }
 
@@ -379,23 +460,85 @@ sink_commit(struct sink *s, size_t n, size_t records)
 {
 	s->cur_len += n;
 	STATS_ADD(records_out, records);
-	/*
-	 * Records committed after this iteration's flush (a connection woken
-	 * by a slab hand-off during the flush itself) must not wait for the
-	 * next socket event: with every read paused there may be none.  An
-	 * active idle watcher makes the loop poll without sleeping.
-	 */
-	if (!ev_is_active(&s->kick))
-		ev_idle_start(s->loop, &s->kick);
 }
 
 void
-sink_adopt(struct sink *s, void *slab)
+sink_wait(struct sink *s, struct sink_waiter *w)
 {
-	if (s->cur != NULL)
-		queue_cur(s);
-	s->cur = slab;
-	s->cur_off = s->cur_len = 0;
+	if (w->queued)
+		return;
+	w->queued = 1;
+	w->next = NULL;
+	s->nwaiting++;
+	if (s->wait_tail != NULL)
+		s->wait_tail->next = w;
+	else
+		s->wait_head = w;
+	s->wait_tail = w;
+	/* Room may have come back since the caller's sink_reserve(). */
+	if (!s->pw.queued)
+		ev_idle_start(s->loop, &s->wake);
+}
+
+void
+sink_cancel(struct sink *s, struct sink_waiter *w)
+{
+	struct sink_waiter **pp, *prev = NULL;
+
+	if (!w->queued)
+		return;
+	for (pp = &s->wait_head; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			if (s->wait_tail == w)
+				s->wait_tail = prev;
+			s->nwaiting--;
+			break;
+		}
+	}
+	w->next = NULL;
+	w->queued = 0;
+}
+
+/* Called from inside pool_release(): only note the slab; the loop adopts it. */
+static void
+sink_on_grant(struct pool_waiter *w, void *slab)
+{
+	struct sink *s = (struct sink *)(void *)((char *)w - offsetof(struct sink, pw));
+
+	s->granted = slab;
+	ev_idle_start(s->loop, &s->wake);
+}
+
+static void
+sink_on_wake(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct sink *s = w->data;
+	size_t n = 0;
+
+	(void)revents;
+	ev_idle_stop(loop, w);
+	if (s->granted != NULL) {
+		if (s->cur != NULL)
+			queue_cur(s);
+		s->cur = s->granted;
+		s->cur_off = s->cur_len = 0;
+		s->granted = NULL;
+	}
+	/* Each waiter once: one that finds no room again queues at the tail,
+	 * and the sink waits in the pool again. */
+	n = s->nwaiting;
+	while (n-- > 0 && s->wait_head != NULL && !s->pw.queued) {
+		struct sink_waiter *x = s->wait_head;
+
+		s->wait_head = x->next;
+		if (s->wait_head == NULL)
+			s->wait_tail = NULL;
+		x->next = NULL;
+		x->queued = 0;
+		s->nwaiting--;
+		x->room(x);
+	}
 }
 
 int
@@ -411,6 +554,12 @@ sink_failing(const struct sink *s)
 }
 
 size_t
+sink_waiting(const struct sink *s)
+{
+	return s->nwaiting;
+}
+
+size_t
 sink_pending(const struct sink *s)
 {
 	size_t n = s->cur_len - s->cur_off;
@@ -420,6 +569,76 @@ sink_pending(const struct sink *s)
 		n += e->len - e->off;
 	}
 	return n;
+}
+
+double
+sink_stalled_seconds(const struct sink *s, double now)
+{
+	/* was_empty: the data came after the last flush and has not been
+	 * offered to the output yet. */
+	if (sink_empty(s) || s->was_empty || now < s->progress_at)
+		return 0;
+	return now - s->progress_at;
+}
+
+/* The oldest unwritten byte: its slab and a pointer to its offset there. */
+static uint8_t *
+head_of(struct sink *s, size_t **off)
+{
+	if (s->qlen > 0) {
+		*off = &s->q[s->qhead].off;
+		return s->q[s->qhead].slab;
+	}
+	*off = &s->cur_off;
+	return s->cur;
+}
+
+/* Bytes of the line being written that are already out (0: at a line start). */
+static size_t
+line_written(struct sink *s)
+{
+	size_t *off;
+	uint8_t *b = head_of(s, &off);
+	uint8_t *nl;
+
+	if (b == NULL || *off == 0 || b[*off - 1] == '\n')
+		return 0;
+	nl = memrchr(b, '\n', *off);
+	return nl == NULL ? *off : *off - (size_t)(nl + 1 - b);
+}
+
+/*
+ * Takes back the part of a line already written, so that the line goes out
+ * again whole: for a regular file, cuts the file back to its last line end
+ * (only when it ends where this sink left it: nobody else's data is cut);
+ * for a pipe whose reader left, the next reader gets the whole line.
+ * Returns 0 when the output is at a line boundary afterwards.
+ */
+static int
+rewind_line(struct sink *s)
+{
+	size_t r = line_written(s), *off;
+	struct stat st;
+
+	if (r == 0)
+		return 0;
+	if (s->regular) {
+		off_t to = s->file_end - (off_t)r;
+
+		if (fstat(s->fd, &st) != 0 || st.st_size != s->file_end ||
+		    (!s->append && lseek(s->fd, 0, SEEK_CUR) != s->file_end) ||
+		    ftruncate(s->fd, to) != 0 ||
+		    (!s->append && lseek(s->fd, to, SEEK_SET) != to)) {
+			log_warn("output %s: cannot cut a partly written line back; the file "
+				 "ends inside a line until its rest is written", out_name(s));
+			return -1;
+		}
+		s->file_end = to;
+		STATS_INC(output_rewinds);
+	}
+	head_of(s, &off);
+	*off -= r;
+	return 0;
 }
 
 /* Accounts n written bytes against the oldest data, releasing whole slabs. */
@@ -447,7 +666,7 @@ advance(struct sink *s, size_t n)
 
 #define SINK_IOV 64
 
-/* One writev of what is queued.  Returns bytes written, 0 when there was
+/* One write of what is queued.  Returns bytes written, 0 when there was
  * nothing, -1 with errno on error. */
 static ssize_t
 write_some(struct sink *s)
@@ -475,9 +694,14 @@ write_some(struct sink *s)
 			total += iov[i].iov_len;
 		prealloc_ahead(s, total);
 	}
-	do
-		w = writev(s->fd, iov, n);
-	while (w < 0 && errno == EINTR);
+	do {
+		if (s->use_send) {
+			struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+			w = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		} else {
+			w = writev(s->fd, iov, n);
+		}
+	} while (w < 0 && errno == EINTR);
 	if (w > 0) {
 		STATS_ADD(bytes_out, (uint64_t)w);
 		STATS_INC(output_writes);
@@ -488,35 +712,96 @@ write_some(struct sink *s)
 	return w;
 }
 
+static int do_reopen(struct sink *s);
+
+/* Switches to the new file once a pending reopen is at a line boundary. */
+static void
+reopen_if_due(struct sink *s)
+{
+	if (s->reopen_due && line_written(s) == 0) {
+		s->reopen_due = 0;
+		if (do_reopen(s) < 0)
+			log_warn("output %s: cannot reopen; still writing the old one", s->path);
+		else
+			log_info("output %s: reopened", s->path);
+	}
+}
+
+static void
+arm_retry(struct sink *s)
+{
+	ev_timer_stop(s->loop, &s->retry);
+	ev_timer_set(&s->retry, 1.0, 0.0);
+	ev_timer_start(s->loop, &s->retry);
+}
+
+/* A FIFO path without a descriptor: try to open it for the reader that may
+ * have come.  0 when open. */
+static int
+fifo_open(struct sink *s)
+{
+	int fd = open_output(s->path);
+	uint64_t suppressed;
+
+	if (fd < 0) {
+		if (!s->failing || ratelimit_allow(&s->rl, clock_mono(), &suppressed))
+			log_warn("output %s: cannot open the FIFO (no reader?); keeping %zu bytes "
+				 "and trying every second", s->path, sink_pending(s));
+		s->failing = 1;
+		arm_retry(s);
+		return -1;
+	}
+	s->fd = fd;
+	ev_io_set(&s->wio, fd, EV_WRITE);
+	file_reset(s);
+	log_info("output %s: a reader opened the FIFO; writing", s->path);
+	s->failing = 0;
+	return 0;
+}
+
 static void
 handle_error(struct sink *s, int err)
 {
 	uint64_t suppressed;
 
 	STATS_INC(output_errors);
-	if (err == EPIPE) {
+	if ((err == EPIPE || err == ECONNRESET) && s->fifo) {
+		/* The FIFO's reader left: the next one gets whole lines. */
+		rewind_line(s);
+		close(s->fd);
+		s->fd = -1;
+		s->failing = 1;
+		if (ratelimit_allow(&s->rl, clock_mono(), &suppressed))
+			log_warnx("output %s: the FIFO's reader went away; keeping %zu bytes for "
+				  "the next one (trying every second)", s->path, sink_pending(s));
+		arm_retry(s);
+		return;
+	}
+	if (err == EPIPE || err == ECONNRESET) {
 		log_err("output: the reader went away (EPIPE); %zu bytes not written",
 			sink_pending(s));
 		if (s->fail != NULL)
 			s->fail(s->fail_arg);
 		return;
 	}
-	if (!s->failing || ratelimit_allow(&s->rl, ev_now(s->loop), &suppressed)) {
+	rewind_line(s);
+	if (!s->failing || ratelimit_allow(&s->rl, clock_mono(), &suppressed)) {
 		errno = err;
 		log_warn("output %s: write failed, keeping %zu bytes and retrying every second",
-			 s->path ? s->path : "stdout", sink_pending(s));
+			 out_name(s), sink_pending(s));
 	}
 	s->failing = 1;
-	ev_timer_stop(s->loop, &s->retry);
-	ev_timer_set(&s->retry, 1.0, 0.0);
-	ev_timer_start(s->loop, &s->retry);
+	arm_retry(s);
 }
 
-void
-sink_flush(struct sink *s)
+/* Writes as long as the output takes data; arms a watcher when it stops. */
+static void
+drain(struct sink *s)
 {
 	if (ev_is_active(&s->wio) || ev_is_active(&s->retry))
-		return;  /* waiting for the output; its watcher calls back */
+		return;  /* waiting for the output; its watcher ends the wait */
+	if (s->fd < 0 && fifo_open(s) < 0)
+		return;
 	for (;;) {
 		ssize_t w = write_some(s);
 
@@ -530,77 +815,112 @@ sink_flush(struct sink *s)
 			handle_error(s, errno);
 			return;
 		}
+		s->progress_at = clock_mono();
 		if (s->failing) {
-			log_info("output %s: writing again", s->path ? s->path : "stdout");
+			log_info("output %s: writing again", out_name(s));
 			s->failing = 0;
 		}
 		advance(s, (size_t)w);
+		reopen_if_due(s);
 	}
+}
+
+void
+sink_flush(struct sink *s)
+{
+	int empty = sink_empty(s);
+
+	if (s->was_empty && !empty)
+		s->progress_at = clock_mono();  /* the stall clock starts now */
+	if (!empty)
+		drain(s);
+	reopen_if_due(s);
+	s->was_empty = sink_empty(s);
+	/* Nothing left to write: the slab goes back, so an idle daemon holds
+	 * no output slab and a waiting reader may have it. */
+	if (s->was_empty && s->cur != NULL) {
+		uint8_t *slab = s->cur;
+
+		s->cur = NULL;
+		s->cur_off = s->cur_len = 0;
+		pool_give_back(s->pool, slab);
+	}
+}
+
+static void
+sink_on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	sink_flush(w->data);
 }
 
 static void
 sink_on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct sink *s = w->data;
-
 	(void)revents;
-	ev_io_stop(loop, w);
-	sink_flush(s);
+	ev_io_stop(loop, w);  /* the flush at the end of this iteration writes */
 }
 
 static void
 sink_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct sink *s = w->data;
-
 	(void)loop;
-	(void)revents;
-	sink_flush(s);
+	(void)w;
+	(void)revents;        /* stopped by now: the next flush tries again */
 }
 
-static void
-sink_on_kick(struct ev_loop *loop, ev_idle *w, int revents)
+/* Closes the old descriptor and opens path again.  0, or -1 with errno
+ * (the old one is kept). */
+static int
+do_reopen(struct sink *s)
 {
-	struct sink *s = w->data;
+	int fd = open_output(s->path);
+	struct stat st;
 
-	(void)revents;
-	ev_idle_stop(loop, w);
-	sink_flush(s);
+	if (fd < 0 && !(s->fifo && errno == ENXIO))
+		return -1;
+	ev_io_stop(s->loop, &s->wio);
+	ev_timer_stop(s->loop, &s->retry);
+	if (s->fd >= 0) {
+		prealloc_release(s);
+		close(s->fd);
+	}
+	s->fd = fd;
+	s->fifo = fd >= 0 ? fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) : s->fifo;
+	if (fd >= 0)
+		ev_io_set(&s->wio, fd, EV_WRITE);
+	else
+		arm_retry(s);
+	file_reset(s);
+	STATS_INC(output_reopens);
+	return 0;
 }
 
 int
 sink_reopen(struct sink *s)
 {
-	int fd;
-
 	if (s->path == NULL)
 		return 0;
-	/* Finish the old file first: whatever was committed before the HUP
-	 * belongs to it, and it ends on a line boundary. */
-	ev_io_stop(s->loop, &s->wio);
-	ev_timer_stop(s->loop, &s->retry);
-	while (!sink_empty(s)) {
-		ssize_t w = write_some(s);
-		if (w < 0) {
-			if (errno == EAGAIN) {
-				struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
-				poll(&pfd, 1, 100);
-				continue;
+	if (s->regular) {
+		/* What was committed before the HUP belongs to the old file, as
+		 * far as it takes it; regular files do not say EAGAIN. */
+		ev_timer_stop(s->loop, &s->retry);
+		while (!sink_empty(s)) {
+			ssize_t w = write_some(s);
+
+			if (w <= 0) {
+				if (w < 0)
+					STATS_INC(output_errors);
+				rewind_line(s);  /* the new file gets the whole line */
+				break;
 			}
-			break;  /* the new file gets the rest */
+			s->progress_at = clock_mono();
+			advance(s, (size_t)w);
 		}
-		advance(s, (size_t)w);
+	} else if (s->fd >= 0 && line_written(s) != 0) {
+		s->reopen_due = 1;  /* at the end of the line being written */
+		return 1;
 	}
-	fd = open_output(s->path);
-	if (fd < 0)
-		return -1;
-	prealloc_release(s);
-	close(s->fd);
-	s->fd = fd;
-	file_reset(s);
-	ev_io_set(&s->wio, fd, EV_WRITE);
-	STATS_INC(output_reopens);
-	if (!sink_empty(s))
-		sink_flush(s);
-	return 0;
+	return do_reopen(s);
 }

@@ -1,16 +1,48 @@
 /*
- * sink: the record output (stdout or an append-mode file).
+ * sink: the record output (stdout, an append-mode file, or a FIFO), and
+ * the whole protocol of getting records to it.
  *
- * Records are written into the current output slab (from the pool).  Full
- * slabs are written as soon as 512 KiB of them are queued (from
- * sink_reserve), the rest by sink_flush() at the end of a loop iteration;
- * while the output cannot take more, full slabs queue here, in order.
- * Writing uses writev and releases each slab as soon as it is out, which is
- * what wakes connections waiting for slabs.  Every slab holds whole lines
- * only, so a file never shows half a line between two writes.  A slow
- * reader of stdout (EAGAIN) arms a write watcher; the queue then grows
- * until the pool runs dry and reads pause: backpressure, not loss.  A
- * failing output (ENOSPC, EIO) keeps its data and retries each second.
+ * Records are written into the current output slab (from the pool).  The
+ * sink writes at one point per loop iteration, its own ev_prepare watcher,
+ * plus, while records are being made, as soon as 512 KiB of full slabs are
+ * queued (sink_reserve).  Writing releases each slab as soon as it is out,
+ * which is what wakes connections waiting for slabs.  Every slab holds
+ * whole lines only.
+ *
+ * Waiting for room: when sink_reserve() finds no slab, the sink itself
+ * queues in the pool (one waiter, POOL_OUTPUT) and the caller queues here
+ * (sink_wait); when the pool grants the sink a slab, the sink wakes its
+ * waiters in order from the loop (an ev_idle watcher), never from inside
+ * the pool's release.
+ *
+ * The loop never blocks on the output:
+ * - stdout that is a pipe, FIFO or terminal is reopened through
+ *   /proc/self/fd/1, which gives ingestd an open file description of its
+ *   own, set non-blocking; stderr keeps its own (blocking) one even when it
+ *   was a copy of stdout (2>&1).  Stdout that is a socket (the journal) is
+ *   written with MSG_DONTWAIT, which changes no flags at all.  A regular
+ *   file is written as it is.
+ * - A FIFO `path` is opened non-blocking.  With no reader yet, or after
+ *   its reader left (EPIPE), the sink tries to open it again every second;
+ *   a reader that stops reading is EAGAIN, as for stdout.
+ * While the output takes nothing, records queue until the pool runs dry
+ * and reads pause: backpressure, not loss.  A failing write (ENOSPC, EIO)
+ * keeps its data and is retried each second.
+ *
+ * Whole lines, always (ingestd_reliability in tests/integration):
+ * - A regular file that a write left ending inside a line (a short write,
+ *   then ENOSPC) is cut back to the end of its last whole line at once
+ *   (ftruncate), and that line is written again whole later; so while a
+ *   failure lasts, a reader of the live file sees only whole lines.  Between
+ *   the short write and the failing write that follows it, within one
+ *   flush, the file may end in part of a line.  The cut is made only when
+ *   the file ends exactly where this sink's last write left it.
+ * - sink_reopen() (rotation) finishes what was committed before it into
+ *   the old file as far as that file takes it, cuts the old file back to a
+ *   line end if a write failed inside a line, and writes the rest to the
+ *   new file: a record never spans two files.
+ * - A FIFO whose reader left inside a line sends that line again, whole,
+ *   to the next reader.
  * A regular file also gets its page-cache window and preallocation (below).
  */
 #ifndef INGESTD_SINK_H
@@ -24,12 +56,26 @@
 
 struct sink;
 
+/* A writer waiting for output room (embedded in its owner, a connection). */
+struct sink_waiter;
+/* Called from the loop once the sink has room again; the waiter is no
+ * longer queued.  It may call any sink function, including sink_wait(). */
+typedef void sink_room_cb(struct sink_waiter *w);
+
+struct sink_waiter {
+	struct sink_waiter *next;
+	sink_room_cb       *room;
+	uint8_t             queued;
+};
+
 /* Called when the output is gone for good (EPIPE on stdout). */
 typedef void sink_fail_cb(void *arg);
 
 /*
- * Opens path ("-": stdout).  The pool is borrowed for the sink's lifetime.
- * Returns NULL with a message in err when the file cannot be opened.
+ * Opens path ("-": stdout) and starts the sink's watchers on loop.  The
+ * pool is borrowed for the sink's lifetime.  Returns NULL with a message in
+ * err when the file cannot be opened (a FIFO without a reader is not an
+ * error: the sink waits for one).
  */
 struct sink *sink_new(struct ev_loop *loop, struct pool *pool, const char *path,
 		      sink_fail_cb *fail, void *fail_arg, char *err, size_t errlen);
@@ -52,34 +98,46 @@ void sink_free(struct sink *s);
 
 /*
  * Returns room for `need` bytes (need <= slab size) at the end of the
- * output; moving on from a full slab writes it first (which may release
- * slabs to waiters).  Returns NULL when a new slab is needed and the pool
- * has none: the caller then waits as a POOL_OUTPUT waiter and hands the
- * granted slab to sink_adopt().  The room stays valid until the next sink
- * call.
+ * output; moving on from a full slab may write full slabs first (which may
+ * release slabs to waiters).  Returns NULL when a new slab is needed and the
+ * pool has none: the caller then queues with sink_wait() and is called back
+ * once there is room.  The room is borrowed until the next sink call.
  */
 char *sink_reserve(struct sink *s, size_t need);
 /* Bytes of room after a successful sink_reserve() (at least its need). */
 size_t sink_room(const struct sink *s);
 /* Marks n bytes of the reserved room as written: `records` whole lines. */
 void sink_commit(struct sink *s, size_t n, size_t records);
-/* Takes ownership of a slab granted by the pool for output. */
-void sink_adopt(struct sink *s, void *slab);
+/* Queues w (borrowed until its callback runs or sink_cancel) after
+ * sink_reserve() returned NULL.  Queuing a queued waiter does nothing. */
+void sink_wait(struct sink *s, struct sink_waiter *w);
+/* Removes w from the queue if it is there (its owner is closing). */
+void sink_cancel(struct sink *s, struct sink_waiter *w);
 
-/* Writes what is queued, as far as the output takes it now. */
+/* Writes what is queued, as far as the output takes it now.  The sink's
+ * prepare watcher calls it once per loop iteration; callers need not. */
 void sink_flush(struct sink *s);
 /* 1 when nothing is waiting to be written. */
 int sink_empty(const struct sink *s);
-/* 1 while the output's last write failed (it is being retried). */
+/* 1 while the output's last write failed, or a FIFO has no reader. */
 int sink_failing(const struct sink *s);
+/*
+ * Seconds the output has taken nothing while records were waiting for it
+ * (0 when nothing waits), measured on clock_mono() time `now`.
+ */
+double sink_stalled_seconds(const struct sink *s, double now);
+/* Writers queued for room (sink_wait). */
+size_t sink_waiting(const struct sink *s);
 /* Bytes queued and not yet written. */
 size_t sink_pending(const struct sink *s);
 
 /*
- * Writes everything queued (waiting for the output if it must), then
- * reopens the file by path, so a rotated file is left complete.  Returns
- * 0, or -1 with errno when the new file cannot be opened (the old one is
- * kept).  Does nothing for stdout.
+ * Rotation: reopens the output by path (SIGHUP), never blocking on it.  A
+ * regular file first gets what was committed before the call, as far as it
+ * takes it (see "Whole lines" above).  A FIFO is reopened at the next line
+ * boundary: 1 is returned when that is still to come.  Returns 0 when
+ * reopened, or -1 with errno when the path cannot be opened (the old file
+ * is kept).  Does nothing for stdout (0).
  */
 int sink_reopen(struct sink *s);
 

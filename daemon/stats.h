@@ -23,6 +23,7 @@
 	X(output_writes)      \
 	X(output_errors)      \
 	X(output_reopens)     \
+	X(output_rewinds)     \
 	X(pause_events)       \
 	X(slab_waits)         \
 	X(slabs_retained)     \
