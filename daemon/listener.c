@@ -45,11 +45,16 @@ reserve_take(void)
 		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-/* Accepts and closes one connection using the reserve; 0 when one was shed. */
+/*
+ * Accepts and closes one connection using the reserve.  Returns 1 when one
+ * was shed, 0 when none was waiting (accept reports EMFILE before it looks
+ * at the queue, so an empty queue looks the same as a full one until now),
+ * -1 when there is no reserve to use.
+ */
 static int
 shed_one(struct listener *l)
 {
-	int fd;
+	int fd, err;
 
 	reserve_take();
 	if (reserve_fd < 0)
@@ -57,10 +62,13 @@ shed_one(struct listener *l)
 	close(reserve_fd);
 	reserve_fd = -1;
 	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	err = errno;
 	if (fd >= 0)
 		close(fd);
 	reserve_take();
-	return fd >= 0 ? 0 : -1;
+	if (fd >= 0)
+		return 1;
+	return err == EAGAIN || err == EWOULDBLOCK ? 0 : -1;
 }
 
 static void
@@ -83,15 +91,26 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 				return;
 			if (err == EINTR || err == ECONNABORTED || err == EPROTO)
 				continue;
+			if (err == EMFILE || err == ENFILE) {
+				int shed = shed_one(l);
+
+				if (shed == 0)
+					return;     /* nobody was waiting after all */
+				if (shed > 0) {
+					STATS_INC(accept_errors);
+					STATS_INC(conn_refused);
+					if (ratelimit_allow(&accept_rl, clock_mono(), &suppressed))
+						log_warnx("listener %s: out of descriptors (%zu "
+							  "connections open); closing new connections",
+							  l->conf->name, ctx->nconns);
+					continue;
+				}
+			}
 			STATS_INC(accept_errors);
 			if (ratelimit_allow(&accept_rl, clock_mono(), &suppressed)) {
 				errno = err;
 				log_warn("listener %s: accept (%zu connections open)", l->conf->name,
 					 ctx->nconns);
-			}
-			if ((err == EMFILE || err == ENFILE) && shed_one(l) == 0) {
-				STATS_INC(conn_refused);
-				continue;
 			}
 			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 				/* No reserve either: stop watching the socket for a
