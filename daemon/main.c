@@ -225,7 +225,6 @@ on_shutdown_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 			  ctx.nconns, cfg.shutdown_timeout);
 		conn_ctx_close_all(&ctx);
 		ev_timer_stop(loop, &ctx.drain_sweep);
-		shutdown_deadline = now + cfg.shutdown_timeout;
 	}
 	if (sink_empty(ctx.sink))
 		return;   /* the prepare watcher ends the loop */
@@ -255,6 +254,7 @@ begin_shutdown(struct ev_loop *loop, const char *why)
 	metrics_stop_accepting(metrics);
 	conn_ctx_drain_all(&ctx);
 	ev_timer_stop(loop, &ctx.idle_sweep);
+	shutdown_deadline = clock_mono() + 2 * cfg.shutdown_timeout;
 	ev_timer_init(&shutdown_timer, on_shutdown_timeout, cfg.shutdown_timeout, 0.0);
 	ev_timer_start(loop, &shutdown_timer);
 }

@@ -440,6 +440,12 @@ sink_reserve(struct sink *s, size_t need)
 	}
 	if (s->pw.queued)
 		return NULL;      /* already waiting: no overtaking the queue */
+	if (s->granted != NULL) {
+		/* Granted while the batch above was written: take it now. */
+		s->cur = s->granted;
+		s->granted = NULL;
+		return (char *)s->cur;
+	}
 	s->cur = pool_checkout(s->pool, POOL_OUTPUT);
 	if (s->cur == NULL) {
 		STATS_INC(slab_waits);
@@ -909,9 +915,10 @@ sink_reopen(struct sink *s)
 		while (!sink_empty(s)) {
 			ssize_t w = write_some(s);
 
-			if (w <= 0) {
-				if (w < 0)
-					STATS_INC(output_errors);
+			if (w < 0) {
+				STATS_INC(output_errors);
+				log_warn("output %s: the old file takes no more (%zu bytes go to "
+					 "the new one)", s->path, sink_pending(s));
 				rewind_line(s);  /* the new file gets the whole line */
 				break;
 			}
