@@ -154,8 +154,8 @@ send_status(const char *state, const char *what)
 	struct pool_stats ps;
 	double now;
 	uint64_t rec = stats[STAT_records_out];
-	double rate = 0;
-	char overflow[48] = "";
+	double rate = 0, stalled;
+	char overflow[48] = "", how[96];
 
 	if (!notify_enabled())
 		return;
@@ -167,10 +167,20 @@ send_status(const char *state, const char *what)
 	pool_get_stats(ctx.pool, &ps);
 	if (ps.overflow_in_use > 0)
 		snprintf(overflow, sizeof(overflow), " + %zu overflow", ps.overflow_in_use);
+	stalled = sink_stalled_seconds(ctx.sink, now);
+	if (ctx.stopping)
+		snprintf(how, sizeof(how), "draining");
+	else if (ctx.paused)
+		snprintf(how, sizeof(how), "reads PAUSED (output behind)");
+	else if (stalled >= 1.0)
+		/* Fewer connections than max_waiters never pause reads: say so anyway. */
+		snprintf(how, sizeof(how), "output STALLED for %.0f s, %zu connection%s held back",
+			 stalled, sink_waiting(ctx.sink), sink_waiting(ctx.sink) == 1 ? "" : "s");
+	else
+		snprintf(how, sizeof(how), "reading");
 	notify_sendf("%sSTATUS=%s%zu connection%s, %.1f records/s, pool %zu/%zu slabs in use%s, %s",
 		     state, what, ctx.nconns, ctx.nconns == 1 ? "" : "s", rate, ps.in_use, ps.slabs,
-		     overflow, ctx.stopping ? "draining" :
-		     ctx.paused ? "reads PAUSED (output behind)" : "reading");
+		     overflow, how);
 }
 
 static void

@@ -97,7 +97,7 @@ void *pool_checkout(struct pool *p, enum pool_class cls);
 
 /*
  * Takes ownership of slab back.  Hands it to the oldest waiter when one may
- * have it, else frees it to the arena (or to malloc, for overflow).  Returns
+ * have it, else frees it to the arena (or, for overflow, gives its pages back).  Returns
  * 0, or -1 when the pool did not hand this pointer out or it is already
  * released (counted; the pool is unchanged).
  */

@@ -6,8 +6,8 @@
  * next one handed out); refusal of pointers the pool did not hand out (a
  * stack pointer, a heap pointer, a pointer inside a slab, a pointer just
  * past the arena) and of double releases, each counted without touching
- * the other counters or the free list; bounded overflow slabs that go back
- * to malloc and never join the arena; the READ reserve; waiters (FIFO
+ * the other counters or the free list; bounded overflow slabs that give
+ * their pages back on release and never join the arena; the READ reserve; waiters (FIFO
  * grants, direct hand-off with in_use unchanged, OUTPUT before READ, no
  * READ grant that would eat into the reserve); pool_cancel at the head,
  * middle and tail of a queue with the tail pointer checked by appending
@@ -401,7 +401,7 @@ test_overflow(void **state)
 	assert_null(pool_checkout(p, POOL_OUTPUT));
 	assert_null(pool_checkout(p, POOL_READ));
 
-	/* A released overflow slab goes to malloc: arena in_use unaffected. */
+	/* A released overflow slab gives its pages back: arena in_use unaffected. */
 	assert_int_equal(pool_release(p, o1), 0);
 	st = stats_of(p);
 	assert_int_equal(st.in_use, 2);
@@ -460,6 +460,38 @@ test_overflow_double_release_refused(void **state)
 	expect_refused(p, o, &refused);
 	assert_int_equal(stats_of(p).overflow_in_use, 0);
 	assert_int_equal(pool_release(p, a), 0);
+	pool_free(p);
+}
+
+/* A released overflow slab gives its pages back (MADV_DONTNEED): handed
+ * out again, its whole pages read as zero, whatever was written before. */
+static void
+test_overflow_pages_given_back(void **state)
+{
+	struct pool_conf c = conf_of(1, 1, 0);
+	struct pool *p;
+	uint8_t *a, *o, *o2;
+	size_t zeros = 0;
+
+	(void)state;
+	c.slab_size = 4 * 4096;
+	p = pool_new(&c, NULL, NULL);
+	assert_non_null(p);
+	a = pool_checkout(p, POOL_OUTPUT);
+	o = pool_checkout(p, POOL_OUTPUT);
+	assert_non_null(a);
+	assert_non_null(o);
+	memset(o, 0xAB, c.slab_size);
+	assert_int_equal(pool_release(p, o), 0);
+	o2 = pool_checkout(p, POOL_OUTPUT);
+	assert_ptr_equal(o2, o);            /* the same slot, checked in O(1) */
+	for (size_t i = 0; i < c.slab_size; i++)
+		zeros += o2[i] == 0;
+	/* At least the three whole pages inside the slot were discarded. */
+	assert_true(zeros >= 3 * 4096);
+	assert_int_equal(pool_release(p, o2), 0);
+	assert_int_equal(pool_release(p, a), 0);
+	assert_int_equal(stats_of(p).refused_releases, 0);
 	pool_free(p);
 }
 
@@ -989,6 +1021,7 @@ main(void)
 		cmocka_unit_test(test_double_release_refused),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_overflow_double_release_refused),
+		cmocka_unit_test(test_overflow_pages_given_back),
 		cmocka_unit_test(test_free_with_overflow_out),
 		cmocka_unit_test(test_read_reserve),
 		cmocka_unit_test_setup(test_waiters_fifo_handoff, setup_glog),
