@@ -842,14 +842,24 @@ sink_flush(struct sink *s)
 		drain(s);
 	reopen_if_due(s);
 	s->was_empty = sink_empty(s);
-	/* Nothing left to write: the slab goes back, so an idle daemon holds
-	 * no output slab and a waiting reader may have it. */
+	/* Nothing left to write: the slabs go back, so an idle daemon holds
+	 * no output slab and a waiting reader may have it.  With nobody
+	 * waiting for room, the sink stops waiting for a slab too. */
 	if (s->was_empty && s->cur != NULL) {
 		uint8_t *slab = s->cur;
 
 		s->cur = NULL;
 		s->cur_off = s->cur_len = 0;
 		pool_give_back(s->pool, slab);
+	}
+	if (s->was_empty && s->nwaiting == 0) {
+		pool_cancel(s->pool, &s->pw);
+		if (s->granted != NULL) {
+			uint8_t *slab = s->granted;
+
+			s->granted = NULL;
+			pool_give_back(s->pool, slab);
+		}
 	}
 }
 
@@ -916,10 +926,13 @@ sink_reopen(struct sink *s)
 			ssize_t w = write_some(s);
 
 			if (w < 0) {
+				int err = errno;
+
 				STATS_INC(output_errors);
+				rewind_line(s);  /* the new file gets the whole line */
+				errno = err;
 				log_warn("output %s: the old file takes no more (%zu bytes go to "
 					 "the new one)", s->path, sink_pending(s));
-				rewind_line(s);  /* the new file gets the whole line */
 				break;
 			}
 			s->progress_at = clock_mono();
