@@ -1,10 +1,20 @@
 """Starts the real ingestd on ephemeral loopback ports and talks to it.
 
-A Daemon writes a temporary config, starts build/san/ingestd (or $INGESTD),
-and waits for its own readiness line ("ready: ...") on stderr, reading the
-"listening on ADDR (listener NAME, ...)" lines to learn the ports the
-kernel chose.  No sleeps: every wait is on an event the daemon reports
-(a log line, a record in the output, process exit) with a deadline.
+A Daemon runs the SHIPPED default config (config/ingestd.ini, read at run
+time) with only the overrides a test asks for: the harness itself changes
+just the listener ports (0: the kernel picks free ones), the output path
+and the log level (debug).  It writes that config to a temporary
+directory, starts build/san/ingestd (or $INGESTD), and waits for its own
+readiness line ("ready: ...") on stderr, reading the "listening on ADDR
+(listener NAME, ...)" lines to learn the ports the kernel chose.  No sleeps:
+every wait is on an event the daemon reports (a log line, a record in the
+output, process exit) with a deadline.
+
+Every clean exit (code 0) is checked for an idle pool: the daemon's last
+"stats (exit)" line must show no slab, read slab, waiter, retained byte or
+refused release left over (assert_idle_exit).  A daemon still running when
+its `with` block ends without an exception is stopped with SIGTERM, so
+every test ends with that check.
 """
 import json
 import os
@@ -42,32 +52,88 @@ def sensor24(sensor_id, ts, stype=1, flags=5, temp=25, hum=50.0, pres=100.2):
     return struct.pack(">IdHBbff", sensor_id, ts, stype, flags, temp, hum, pres)
 
 
-DEFAULT_LISTENERS = """
-[listener sensors]
-address = 127.0.0.1
-port = 0
-framing = fixed
-schema = sensor24
+SHIPPED_CONFIG = os.path.join(ROOT, "config", "ingestd.ini")
+SECTION_RX = re.compile(r"^\[\s*([^\]]*?)\s*\]$")
+META_KEYS = ("_listener", "_schema", "_peer", "_rx_ms")
+META_TEXT_RX = re.compile(r',"_listener":"(?:[^"\\]|\\.)*","_schema":"[^"]*","_peer":"[^"]*",'
+                          r'"_rx_ms":-?\d+\}$', re.M)
+# Fields of the last "stats (exit)" line that must be zero after a clean exit.
+IDLE_FIELDS = ("slabs_in_use", "read_slabs", "waiters", "retained_bytes", "refused_releases")
 
-[listener mixed]
-address = 127.0.0.1
-port = 0
-framing = tlv
-type.1 = sensor24
-type.2 = legacy16
 
-[listener legacy]
-address = 127.0.0.1
-port = 0
-framing = fixed
-schema = legacy16
-"""
+def parse_ini(text):
+    """Parses ingestd's INI syntax into {section: {key: value}}, both in file
+    order.  Comments (';' or '#' lines, and " ;..." after a value) are
+    dropped.  Keys before any section header go to section ""."""
+    sections = {}
+    cur = sections.setdefault("", {})
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in ";#":
+            continue
+        m = SECTION_RX.match(line)
+        if m:
+            name = " ".join(m.group(1).split())
+            cur = sections.setdefault(name, {})
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ValueError("not a key = value line: %r" % raw)
+        value = value.split(" ;", 1)[0].strip()
+        cur[key.strip()] = value
+    if not sections[""]:
+        del sections[""]
+    return sections
+
+
+def merge_ini(base, override):
+    """Applies override's keys onto base in place: a key given in override
+    replaces base's, a section base lacks is appended.  Each section and
+    each key stays once, as the daemon requires."""
+    if "" in override:
+        raise ValueError("override keys before any [section]: %r" % override[""])
+    for name, keys in override.items():
+        base.setdefault(name, {}).update(keys)
+    return base
+
+
+def format_ini(sections):
+    out = []
+    for name, keys in sections.items():
+        if name:
+            out.append("[%s]" % name)
+        out.extend("%s = %s" % kv for kv in keys.items())
+        out.append("")
+    return "\n".join(out)
+
+
+def is_listener(name):
+    return name.split(" ", 1)[0] == "listener"
+
+
+def strip_meta(record):
+    """A record without the metadata keys (_listener, _schema, _peer,
+    _rx_ms): a dict from records() loses those keys; bytes or str (one or
+    more output lines) lose the metadata text at the end of each line, so
+    the decoded fields can still be compared byte for byte."""
+    if isinstance(record, dict):
+        return {k: v for k, v in record.items() if k not in META_KEYS}
+    if isinstance(record, bytes):
+        return strip_meta(record.decode("utf-8")).encode("utf-8")
+    return META_TEXT_RX.sub("}", record)
 
 
 class Daemon:
-    """One ingestd process.  Use as a context manager."""
+    """One ingestd process.  Use as a context manager.
 
-    def __init__(self, listeners=DEFAULT_LISTENERS, output="file", metadata=False,
+    The config is config/ingestd.ini as shipped, plus, in this order:
+    listener ports 0 (or `listeners`, which replaces every shipped
+    [listener] section), [output] path, [log] level = debug, `metadata`
+    (None: as shipped, True/False: on/off), `output_extra` ([output] keys),
+    `pool` ([pool] keys) and `extra` (any sections).  A later key replaces
+    an earlier one."""
+
+    def __init__(self, listeners=None, output="file", metadata=None,
                  extra="", pool="", stdout=None, env=None, args=None, binary=None, prefix=None, output_path=None,
                  output_extra=""):
         self.tmp = tempfile.TemporaryDirectory(prefix="ingestd-test-")
@@ -76,15 +142,8 @@ class Daemon:
         if output_path:
             self.out_path = output_path
         self.config_path = os.path.join(self.dir, "ingestd.ini")
-        text = "[output]\npath = %s\nmetadata = %s\n" % (
-            self.out_path or "-", "on" if metadata else "off")
-        text += output_extra
-        text += "[log]\nlevel = debug\nstats_interval = 0\n"
-        if pool:
-            text += "[pool]\n" + pool + "\n"
-        text += extra + "\n" + listeners
         with open(self.config_path, "w") as f:
-            f.write(text)
+            f.write(self.config_text(listeners, metadata, extra, pool, output_extra))
         self.ports = {}
         self.stderr_lines = []
         self._stderr_cv = threading.Condition()
@@ -95,13 +154,85 @@ class Daemon:
         self.binary = binary or BINARY
         self.prefix = prefix or []  # e.g. ["prlimit", "--nofile=64"]
 
+    def config_text(self, listeners, metadata, extra, pool, output_extra):
+        with open(SHIPPED_CONFIG) as f:
+            conf = parse_ini(f.read())
+        shipped_pool = dict(conf.get("pool", {}))
+        if listeners is None:
+            for name, keys in conf.items():
+                if is_listener(name):
+                    keys["port"] = "0"          # ephemeral: tests run side by side
+        else:
+            conf = {n: k for n, k in conf.items() if not is_listener(n)}
+        merge_ini(conf, {"output": {"path": self.out_path or "-"}})
+        # The one harness-wide departure from the shipped config: tests wait
+        # on debug diagnostics (closed connections, truncated frames, ...).
+        merge_ini(conf, {"log": {"level": "debug"}})
+        if metadata is not None:
+            merge_ini(conf, {"output": {"metadata": "on" if metadata else "off"}})
+        if output_extra:
+            merge_ini(conf, {"output": parse_ini("[output]\n" + output_extra)["output"]})
+        if pool:
+            pool_keys = parse_ini("[pool]\n" + pool)["pool"]
+            self._derive_max_retained(conf["pool"], shipped_pool, pool_keys)
+            merge_ini(conf, {"pool": pool_keys})
+        if extra:
+            merge_ini(conf, parse_ini(extra))
+        if listeners is not None:
+            merge_ini(conf, parse_ini(listeners))
+        return format_ini(conf)
+
+    @staticmethod
+    def _derive_max_retained(conf_pool, shipped, given):
+        """The shipped max_retained (127) is the derived default, (slabs -
+        reserve) / 2, written out.  A test that resizes the pool without
+        naming max_retained gets the default derived for its pool, as an
+        unset key would (127 is out of range for a small pool)."""
+        if "max_retained" in given or not ({"slabs", "reserve"} & set(given)):
+            return
+        try:
+            derived = (int(shipped["slabs"]) - int(shipped["reserve"])) // 2
+            if int(shipped["max_retained"]) == derived:
+                conf_pool.pop("max_retained", None)
+        except (KeyError, ValueError):
+            pass
+
     def __enter__(self):
         self.start()
         return self
 
-    def __exit__(self, *exc):
-        self.kill()
-        self.tmp.cleanup()
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None and self.proc and self.proc.poll() is None:
+                self._stop_at_exit()
+        finally:
+            self.kill()
+            self.tmp.cleanup()
+
+    def _stop_at_exit(self):
+        """SIGTERM, not SIGKILL, so the test also ends with a clean exit and
+        the idle check.  A stdout pipe the test left is drained meanwhile,
+        so pending output can leave."""
+        if self.stdout == subprocess.PIPE and self.proc.stdout and not self.proc.stdout.closed:
+            threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.wait_exit(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("daemon still running 30 s after SIGTERM at the end of the "
+                                 "test:\n" + "\n".join(self.stderr_lines[-30:]))
+        self.assert_no_sanitizer_report()
+        assert rc >= 0, "daemon died of signal %d after SIGTERM at the end of the test:\n%s" % (
+            -rc, "\n".join(self.stderr_lines[-30:]))
+
+    @staticmethod
+    def _drain(f):
+        try:
+            while f.read(1 << 16):
+                pass
+        except (OSError, ValueError):
+            pass
 
     def start(self, timeout=20):
         self.proc = subprocess.Popen(
@@ -209,9 +340,37 @@ class Daemon:
         return self.wait_exit(timeout)
 
     def wait_exit(self, timeout=30):
+        """Waits for the exit; on code 0 also asserts the idle pool."""
         rc = self.proc.wait(timeout)
         self._reader.join(5)
+        if rc == 0:
+            self.assert_idle_exit()
         return rc
+
+    def exit_stats(self):
+        """The fields of the daemon's last "stats (exit)" line."""
+        with self._stderr_cv:
+            lines = [l for l in self.stderr_lines if "stats (exit)" in l]
+        if not lines:
+            raise AssertionError("exit code 0 but no \"stats (exit)\" line:\n" +
+                                 "\n".join(self.stderr_lines[-30:]))
+        return lines[-1], {k: v for k, v in re.findall(r"(?<!\w)(\w+)=([\d./]+)", lines[-1])}
+
+    def assert_idle_exit(self):
+        """After a clean exit nothing may be left in the pool: no slab in
+        use, no read slab, no waiter, no retained byte, no refused release."""
+        line, st = self.exit_stats()
+        bad = []
+        for field in IDLE_FIELDS:
+            value = st.get(field)
+            if field == "slabs_in_use":
+                ok = value is not None and value.split("/")[0] == "0"
+            else:
+                ok = value == "0"
+            if not ok:
+                bad.append("%s=%s" % (field, "(absent)" if value is None else value))
+        if bad:
+            raise AssertionError("not idle at exit: %s in\n%s" % (", ".join(bad), line))
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -221,8 +380,12 @@ class Daemon:
     def assert_clean_exit(self, rc):
         log = "\n".join(self.stderr_lines[-40:])
         assert rc == 0, "exit code %s; stderr:\n%s" % (rc, log)
+        self.assert_no_sanitizer_report()
+
+    def assert_no_sanitizer_report(self):
         for l in self.stderr_lines:
-            assert "ERROR: AddressSanitizer" not in l and "runtime error" not in l, log
+            assert "ERROR: AddressSanitizer" not in l and "runtime error" not in l, \
+                "\n".join(self.stderr_lines[-40:])
 
 
 def records(data):

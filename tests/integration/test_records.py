@@ -7,19 +7,19 @@ import subprocess
 import unittest
 
 from harness import (Daemon, LEGACY16_RECORD, LEGACY16_SAMPLE, SENSOR24_RECORD,
-                     SENSOR24_SAMPLE, TLV_GOODBYE, TLV_HELLO, records, sensor24, tlv)
+                     SENSOR24_SAMPLE, TLV_GOODBYE, TLV_HELLO, records, sensor24, strip_meta, tlv)
 
 
 class GoldenRecords(unittest.TestCase):
     def test_sensor24_sample(self):
         with Daemon() as d:
             d.send(SENSOR24_SAMPLE, "sensors")
-            self.assertEqual(d.wait_records(1), (SENSOR24_RECORD + "\n").encode())
+            self.assertEqual(strip_meta(d.wait_records(1)), (SENSOR24_RECORD + "\n").encode())
 
     def test_legacy16_sample(self):
         with Daemon() as d:
             d.send(LEGACY16_SAMPLE, "legacy")
-            self.assertEqual(d.wait_records(1), (LEGACY16_RECORD + "\n").encode())
+            self.assertEqual(strip_meta(d.wait_records(1)), (LEGACY16_RECORD + "\n").encode())
 
     def test_tlv_split_as_in_the_source(self):
         # Three chunks: first 4 bytes of m1; rest of m1 + 6 bytes of m2; rest.
@@ -28,14 +28,14 @@ class GoldenRecords(unittest.TestCase):
         raw = "[listener raw]\naddress = 127.0.0.1\nport = 0\nframing = tlv\n"
         with Daemon(listeners=raw) as d:
             d.send(stream, "raw", chunks=[4, len(TLV_HELLO) - 4 + 6])
-            self.assertEqual(d.wait_records(2),
+            self.assertEqual(strip_meta(d.wait_records(2)),
                              b'{"type":1,"length":5,"value":"aGVsbG8="}\n'
                              b'{"type":2,"length":8,"value":"Z29vZGJ5ZSE="}\n')
 
     def test_tlv_mapped_types_use_their_schema(self):
         with Daemon() as d:
             d.send(tlv(1, SENSOR24_SAMPLE) + tlv(2, LEGACY16_SAMPLE) + tlv(9, b""), "mixed")
-            self.assertEqual(d.wait_records(3).decode(),
+            self.assertEqual(strip_meta(d.wait_records(3).decode()),
                              SENSOR24_RECORD + "\n" + LEGACY16_RECORD + "\n" +
                              '{"type":9,"length":0,"value":""}\n')
 
@@ -71,7 +71,7 @@ class GoldenRecords(unittest.TestCase):
     def test_stdout_output(self):
         with Daemon(output="-", stdout=subprocess.PIPE) as d:
             d.send(SENSOR24_SAMPLE * 3, "sensors")
-            lines = [d.proc.stdout.readline() for _ in range(3)]
+            lines = [strip_meta(d.proc.stdout.readline()) for _ in range(3)]
             self.assertEqual(lines, [(SENSOR24_RECORD + "\n").encode()] * 3)
             d.assert_clean_exit(d.stop())
 
@@ -101,7 +101,7 @@ class Splits(unittest.TestCase):
         outputs = []
         with Daemon() as d:
             d.send(data, "mixed")
-            whole = d.wait_records(400)
+            whole = strip_meta(d.wait_records(400))
         with Daemon() as d:
             cuts = []
             left = len(data)
@@ -110,13 +110,13 @@ class Splits(unittest.TestCase):
                 cuts.append(n)
                 left -= n
             d.send(data, "mixed", chunks=cuts)
-            outputs.append(d.wait_records(400))
+            outputs.append(strip_meta(d.wait_records(400)))
         with Daemon() as d:
             d.send(small, "mixed", chunks=[1] * len(small))
-            bytewise = d.wait_records(40)
+            bytewise = strip_meta(d.wait_records(40))
         with Daemon() as d:
             d.send(small, "mixed")
-            small_whole = d.wait_records(40)
+            small_whole = strip_meta(d.wait_records(40))
         self.assertEqual(outputs[0], whole)
         self.assertEqual(bytewise, small_whole)
         self.assertEqual(len(records(whole)), 400)
@@ -125,10 +125,10 @@ class Splits(unittest.TestCase):
         data = b"".join(sensor24(i, i * 1.5) for i in range(50))
         with Daemon() as d:
             d.send(data, "sensors", chunks=[1] * len(data))
-            bytewise = d.wait_records(50)
+            bytewise = strip_meta(d.wait_records(50))
         with Daemon() as d:
             d.send(data, "sensors")
-            self.assertEqual(d.wait_records(50), bytewise)
+            self.assertEqual(strip_meta(d.wait_records(50)), bytewise)
         recs = records(bytewise)
         self.assertEqual([r["sensorId"] for r in recs], list(range(50)))
         self.assertEqual(recs[3]["timestamp"], 4.5)

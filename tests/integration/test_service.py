@@ -15,7 +15,7 @@ import time
 import unittest
 
 from harness import (BINARY, LEGACY16_RECORD, LEGACY16_SAMPLE, ROOT, SENSOR24_RECORD,
-                     SENSOR24_SAMPLE, Daemon, records, run_ingestd)
+                     SENSOR24_SAMPLE, Daemon, records, run_ingestd, strip_meta)
 
 EXIT_CONFIG = 78
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
@@ -166,7 +166,7 @@ class Notify(unittest.TestCase):
                 self.assertRegex(n.messages[i]["STATUS"], STATUS_RX)
                 self.assertNotIn("WATCHDOG", n.messages[i])
                 d.send(SENSOR24_SAMPLE, "sensors")
-                self.assertEqual(d.wait_records(1), (SENSOR24_RECORD + "\n").encode())
+                self.assertEqual(strip_meta(d.wait_records(1)), (SENSOR24_RECORD + "\n").encode())
                 d.assert_clean_exit(d.stop())
 
     def test_stopping_on_sigterm_and_sigint(self):
@@ -242,7 +242,7 @@ class Notify(unittest.TestCase):
             self.assertRegex(n.messages[j]["STATUS"], STATUS_RX)
             d.wait_log("SIGHUP: output reopened")
             d.send(LEGACY16_SAMPLE, "legacy")
-            self.assertEqual(d.wait_records(1), (LEGACY16_RECORD + "\n").encode())
+            self.assertEqual(strip_meta(d.wait_records(1)), (LEGACY16_RECORD + "\n").encode())
             d.assert_clean_exit(d.stop())
 
     def test_abstract_notify_socket(self):
@@ -323,7 +323,7 @@ class SocketActivation(unittest.TestCase):
             self.assertEqual(n.count("READY"), 0)  # nothing runs before a connection
             self.assertIn("ready: ", d.activate(SENSOR24_SAMPLE, ports[0]))
             ready = n.wait("READY", "1")
-            self.assertEqual(d.wait_records(1), (SENSOR24_RECORD + "\n").encode())
+            self.assertEqual(strip_meta(d.wait_records(1)), (SENSOR24_RECORD + "\n").encode())
             d.wait_log(r"listening on 127\.0\.0\.1:%d \(listener sensors, fixed sensor24, "
                        r"socket from systemd\)" % ports[0])
             d.wait_log(r"listening on 127\.0\.0\.1:%d \(listener mixed, tlv, socket from "
@@ -427,7 +427,7 @@ class Journal(unittest.TestCase):
             d.assert_clean_exit(d.wait_exit())
             lines = [l for l in d.stderr_lines if l != "<eof>"]
         # Records only on stdout, log lines only on stderr.
-        self.assertEqual(out, ((SENSOR24_RECORD + "\n") * 3).encode())
+        self.assertEqual(strip_meta(out), ((SENSOR24_RECORD + "\n") * 3).encode())
         self.assertFalse([l for l in lines if "sensorId" in l])
         return lines
 
