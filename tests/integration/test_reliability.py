@@ -726,6 +726,54 @@ class DrainBusyLoop(unittest.TestCase):
                 s.close()
 
 
+def kernel_queued(port):
+    """Bytes received by the kernel and not yet read, summed over the
+    TCP connections whose local port is port, established or half-closed
+    by their peer (/proc/net/tcp states 01 and 08)."""
+    total = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            if state in ("01", "08") and int(local.split(":")[1], 16) == port:
+                total += int(queues.split(":")[1], 16)
+    return total
+
+
+class DrainHeldBytes(unittest.TestCase):
+    def test_sigterm_reads_every_byte_the_kernel_held(self):
+        """SIGTERM with 32 MB already in the kernel's receive buffers: each
+        connection needs four reads, and one round of reads over 64
+        connections (350k records) takes longer than the drain's quiet
+        spell, so only the count of bytes held at the signal (FIONREAD)
+        keeps a connection from being closed between two of its reads."""
+        n_conn, per = 64, 21845          # 512 KiB (less 8 bytes) per connection
+        listeners = ("[listener sensors]\naddress = 127.0.0.1\nport = 0\nframing = fixed\n"
+                     "schema = sensor24\nrecv_buffer = 4194304\n")
+        with Daemon(listeners=listeners, extra="[limits]\nshutdown_timeout = 30\n") as d:
+            socks = [d.connect("sensors") for _ in range(n_conn)]
+            d.proc.send_signal(signal.SIGSTOP)
+            try:
+                for cid, s in enumerate(socks):
+                    s.sendall(payload(cid, per))
+                    s.shutdown(socket.SHUT_WR)
+                want = n_conn * per * 24
+                deadline = time.monotonic() + 30
+                while kernel_queued(d.ports["sensors"]) < want:
+                    self.assertLess(time.monotonic(), deadline, "the kernel never held it all")
+                    time.sleep(0.01)   # /proc/net/tcp has no change notification
+                d.proc.send_signal(signal.SIGTERM)
+            finally:
+                d.proc.send_signal(signal.SIGCONT)
+            rc = d.wait_exit(60)
+            self.assertEqual(rc, 0, "\n".join(d.stderr_lines[-20:]))
+            got = check_order(file_lines(d.out_path))
+            self.assertEqual(got, {cid: per for cid in range(n_conn)})
+            for s in socks:
+                s.close()
+
+
 class Limits(unittest.TestCase):
     def test_max_connections_boundary(self):
         cap = 4
