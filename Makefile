@@ -32,7 +32,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 TOOL_SRCS := $(wildcard scripts/*.c)
 TOOL_BINS := $(TOOL_SRCS:scripts/%.c=$(BUILD)/tools/%)
 
-.PHONY: all run test unit deps deps-test deps-bench bench soak clean check-config tools
+.PHONY: all run test unit deps deps-test deps-bench bench soak mutants clean check-config tools
 
 all: $(BUILD)/ingestd
 
@@ -106,6 +106,11 @@ SOAK_SECONDS ?= 600
 soak: deps-bench
 	@$(MAKE) --no-print-directory $(BUILD)/ingestd tools
 	@scripts/soak --seconds $(SOAK_SECONDS)
+
+# One-line bugs the tests must catch (scripts/mutants; minutes, not part of make test).
+mutants: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/san/ingestd $(BUILD)/ingestd unit tools
+	@scripts/mutants
 
 clean:
 	rm -rf $(BUILD)

@@ -46,7 +46,10 @@ from harness import Daemon, records, sensor24
 O_NONBLOCK = 0o4000
 METRICS = "[metrics]\nenabled = on\nport = 0\nunhealthy_after = %d\n"
 UNHEALTHY_AFTER = 2
-SHUTDOWN_TIMEOUT = 2
+# Long enough that "shutdown_timeout + 3 s" tells an output stall noticed at
+# once (exit 1 a second after the deadline) from waiting out a second
+# shutdown_timeout (2 x 5 s).
+SHUTDOWN_TIMEOUT = 5
 STALL_EXTRA = (METRICS % UNHEALTHY_AFTER +
                "[limits]\nshutdown_timeout = %d\n" % SHUTDOWN_TIMEOUT)
 SENSORS_ONLY = ("[listener sensors]\naddress = 127.0.0.1\nport = 0\nframing = fixed\n"

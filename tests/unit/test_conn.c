@@ -11,8 +11,9 @@
  * not the oldest connection is closed while an active older one stays (the
  * activity list's move to the front); a connection waiting for output room
  * or held by a pause is never idle-closed, and loses nothing; a connection
- * that closes while queued for a read slab leaves the pool's queue (no
- * grant to freed memory: ASan); the retained-slab cap may close the very
+ * that closes while queued for a read slab leaves the pool's queue, and
+ * one queued for output room leaves the sink's (no call into freed memory:
+ * ASan); the retained-slab cap may close the very
  * connection that called it; the shutdown drain reads everything a peer
  * sent before its end of stream.  Every test ends with nothing left: no
  * connection, no read slab, no waiter, no retained bytes.
@@ -432,6 +433,41 @@ test_close_while_waiting_for_a_read_slab(void **state)
 	fixture_free(f);
 }
 
+/* Queued at the sink for output room, then closed: the sink must forget
+ * the waiter, or room coming back calls into freed memory. */
+static void
+test_close_while_waiting_for_output(void **state)
+{
+	struct fixture *f = fixture_new(FIXED_LISTENER,
+					"slab_size = 4096\nslabs = 8\nreserve = 1\nmax_retained = 1\n",
+					0);
+	enum { N = 2000 };
+	static uint8_t buf[N * 24];
+	struct rlimit rl = { 0, RLIM_INFINITY };
+	size_t want = 1;
+	int fd = connect_peer(f), other;
+
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	for (unsigned i = 0; i < N; i++)
+		sensor24(buf + i * 24, 5, i);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	send_all(fd, buf, sizeof(buf));
+	assert_true(run_until(f, cond_output_waiting, NULL, 5));
+	conn_ctx_close_all(&f->ctx);
+	conn_ctx_reap(&f->ctx);             /* freed now */
+	assert_int_equal(sink_waiting(f->ctx.sink), 0);
+	rl.rlim_cur = RLIM_INFINITY;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	/* Room comes back, and a new connection goes on writing. */
+	other = connect_peer(f);
+	send_all(other, buf, 24);
+	assert_true(run_until(f, cond_lines, &want, 5));
+	close(fd);
+	close(other);
+	fixture_free(f);
+}
+
 /* The retained-slab cap (0 here, below what the config allows) closes the
  * connection that just kept a slab: its own callback must survive that. */
 static void
@@ -499,6 +535,7 @@ main(void)
 		cmocka_unit_test(test_waiting_for_output_is_not_idle),
 		cmocka_unit_test(test_pause_is_not_idle),
 		cmocka_unit_test(test_close_while_waiting_for_a_read_slab),
+		cmocka_unit_test(test_close_while_waiting_for_output),
 		cmocka_unit_test(test_retained_cap_closes_the_caller),
 		cmocka_unit_test(test_drain_reads_to_the_end),
 	};
