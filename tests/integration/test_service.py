@@ -23,7 +23,8 @@ ANALYZE = shutil.which("systemd-analyze")
 UNITS = os.path.join(ROOT, "systemd")
 STATUS_RX = re.compile(r"^(?:stopping: )?(\d+) connections?, \d+\.\d records/s, "
                        r"pool \d+/\d+ slabs in use(?: \+ \d+ overflow)?, "
-                       r"(reading|reads PAUSED \(output behind\)|draining)$")
+                       r"(reading|reads PAUSED \(output behind\)|draining|"
+                       r"output STALLED for \d+ s, \d+ connections? held back)$")
 
 
 def free_ports(n):
@@ -201,6 +202,32 @@ class Notify(unittest.TestCase):
             for s in conns:
                 s.close()
             d.assert_clean_exit(d.stop())
+
+    def test_status_says_the_output_stalled(self):
+        """One connection held back by a stdout nobody reads never pauses
+        reads (that takes max_waiters waiting for read slabs), so STATUS=
+        must say so in its own words."""
+        with NotifySocket() as n, Daemon(env=n.env(), output="-", stdout=subprocess.PIPE,
+                                         extra="[limits]\nshutdown_timeout = 2\n") as d:
+            n.wait("READY", "1")
+            s = d.connect("sensors")
+            s.settimeout(60)
+            sender = threading.Thread(target=s.sendall, args=(SENSOR24_SAMPLE * 200000,),
+                                      daemon=True)
+            sender.start()
+            deadline = time.monotonic() + 20
+            start = 0
+            while True:
+                i = n.wait("STATUS", start=start, timeout=deadline - time.monotonic())
+                status = n.messages[i]["STATUS"]
+                self.assertRegex(status, STATUS_RX)
+                if "output STALLED" in status:
+                    break
+                start = i + 1
+            self.assertRegex(status, r"1 connection held back$")
+            d.proc.stdout.close()     # the reader goes away: EPIPE ends it
+            self.assertEqual(d.wait_exit(30), 1)
+            s.close()
 
     def test_watchdog_pings(self):
         with NotifySocket() as n, Daemon(env=n.env(WATCHDOG_USEC="200000")) as d:
