@@ -234,11 +234,15 @@ class Daemon:
         except (OSError, ValueError):
             pass
 
-    def start(self, timeout=20):
-        self.proc = subprocess.Popen(
+    def spawn(self):
+        """Starts the process; a subclass may wire its streams otherwise."""
+        return subprocess.Popen(
             self.prefix + [self.binary, "-c", self.config_path] + self.args,
             stdout=self.stdout if self.stdout is not None else subprocess.DEVNULL,
             stderr=subprocess.PIPE, env=self.env)
+
+    def start(self, timeout=20):
+        self.proc = self.spawn()
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         line = self.wait_log(r"ready: |error", timeout)

@@ -492,19 +492,9 @@ class CombinedOutputDaemon(Daemon):
     """stdout and stderr are one pipe (one open file description), as with
     `ingestd 2>&1 | ...`; the log lines and the records are read together."""
 
-    def start(self, timeout=20):
-        self.proc = subprocess.Popen([self.binary, "-c", self.config_path] + self.args,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=self.env)
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
-        line = self.wait_log(r"ready: |error", timeout)
-        if "ready: " not in line:
-            raise AssertionError("daemon did not start: " + "\n".join(self.stderr_lines))
-        for l in self.stderr_lines:
-            m = re.search(r"listening on (\S+) \(listener (\S+),", l)
-            if m:
-                self.ports[m.group(2).rstrip(",")] = int(m.group(1).rsplit(":", 1)[1])
+    def spawn(self):
+        return subprocess.Popen([self.binary, "-c", self.config_path] + self.args,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env)
 
     def _read_stderr(self):
         self.proc.stderr = self.proc.stdout   # the combined stream

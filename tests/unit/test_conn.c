@@ -45,6 +45,7 @@
 #include "schema.h"
 #include "sink.h"
 #include "stats.h"
+#include "unit_loop.h"
 
 static struct record_layout layouts[4];
 static size_t nlayouts;
@@ -180,17 +181,6 @@ send_all(int fd, const uint8_t *p, size_t n)
 	}
 }
 
-static void
-run_for(struct fixture *f, double seconds)
-{
-	double end = clock_mono() + seconds;
-
-	while (clock_mono() < end) {
-		ev_run(f->loop, EVRUN_NOWAIT);
-		usleep(1000);
-	}
-}
-
 static int
 run_until(struct fixture *f, int (*cond)(struct fixture *, void *), void *arg, double seconds)
 {
@@ -304,7 +294,7 @@ test_idle_boundary(void **state)
 	double start = clock_mono();
 
 	(void)state;
-	run_for(f, 0.3);                       /* just under: still open */
+	loop_run_for(f->loop, 0.3);                       /* just under: still open */
 	assert_false(peer_closed(fd));
 	assert_true(run_until(f, cond_peer_closed, &fd, 1.0));
 	assert_true(clock_mono() - start >= 0.4);
@@ -331,7 +321,7 @@ test_slowloris_not_the_oldest(void **state)
 		send_all(active, pkt, 24);
 		if (k < 20)  /* a byte at a time, never a frame; closed meanwhile */
 			(void)send(slow, pkt, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		run_for(f, 0.1);
+		loop_run_for(f->loop, 0.1);
 	}
 	assert_true(peer_closed(slow));
 	assert_false(peer_closed(active));
@@ -369,7 +359,7 @@ test_waiting_for_output_is_not_idle(void **state)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
 	send_all(fd, buf, sizeof(buf));
 	assert_true(run_until(f, cond_output_waiting, NULL, 5));
-	run_for(f, 1.2);
+	loop_run_for(f->loop, 1.2);
 	assert_false(peer_closed(fd));
 	assert_int_equal(stats[STAT_idle_closed], 0);
 	rl.rlim_cur = RLIM_INFINITY;
@@ -390,10 +380,10 @@ test_pause_is_not_idle(void **state)
 
 	(void)state;
 	conn_ctx_pressure(&f->ctx, 1);
-	run_for(f, 0.8);
+	loop_run_for(f->loop, 0.8);
 	assert_false(peer_closed(fd));
 	conn_ctx_pressure(&f->ctx, 0);
-	run_for(f, 0.15);
+	loop_run_for(f->loop, 0.15);
 	assert_false(peer_closed(fd));     /* the clock restarted */
 	assert_true(run_until(f, cond_peer_closed, &fd, 1.0));
 	close(fd);
@@ -419,7 +409,7 @@ test_close_while_waiting_for_a_read_slab(void **state)
 		nheld++;
 	sensor24(pkt, 9, 0);
 	send_all(fd, pkt, 24);
-	run_for(f, 0.05);
+	loop_run_for(f->loop, 0.05);
 	pool_get_stats(f->ctx.pool, &ps);
 	assert_int_equal(ps.waiters, 1);
 	conn_ctx_close_all(&f->ctx);

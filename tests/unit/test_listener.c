@@ -37,6 +37,7 @@
 #include "record.h"
 #include "sink.h"
 #include "stats.h"
+#include "unit_loop.h"
 
 static struct record_layout layout;
 
@@ -143,17 +144,6 @@ tcp_connect(uint16_t port)
 	return fd;
 }
 
-static void
-run_for(struct fixture *f, double seconds)
-{
-	double end = clock_mono() + seconds;
-
-	while (clock_mono() < end) {
-		ev_run(f->loop, EVRUN_NOWAIT);
-		usleep(1000);
-	}
-}
-
 /* 1 when the daemon side has closed fd's connection, waiting up to 2 s. */
 static int
 closed_within(struct fixture *f, int fd)
@@ -201,7 +191,7 @@ test_max_connections_boundary(void **state)
 	int a = tcp_connect(f->port), b = tcp_connect(f->port), c;
 
 	(void)state;
-	run_for(f, 0.1);
+	loop_run_for(f->loop, 0.1);
 	assert_int_equal(f->ctx.nconns, 2);       /* N: served */
 	c = tcp_connect(f->port);
 	assert_true(closed_within(f, c));         /* N + 1: closed at once */
@@ -221,7 +211,7 @@ test_stop_refuses_new_peers_and_keeps_what_conns_borrow(void **state)
 	uint8_t pkt[24];
 
 	(void)state;
-	run_for(f, 0.1);
+	loop_run_for(f->loop, 0.1);
 	assert_int_equal(f->ctx.nconns, 1);
 	listener_stop(&f->l);
 	listener_stop(&f->l);                     /* idempotent */
@@ -231,7 +221,7 @@ test_stop_refuses_new_peers_and_keeps_what_conns_borrow(void **state)
 	/* The accepted connection goes on, with the listener's metadata. */
 	sensor24(pkt, 77);
 	assert_int_equal(write(a, pkt, 24), 24);
-	run_for(f, 0.2);
+	loop_run_for(f->loop, 0.2);
 	assert_int_equal(count_in_file(f->out, "\"sensorId\":77,"), 1);
 	assert_int_equal(count_in_file(f->out, ",\"_listener\":\"sensors\""), 1);
 	close(a);
@@ -277,20 +267,20 @@ test_out_of_descriptors_sheds_with_the_reserve(void **state)
 	close(filler[--nfill]);
 	assert_int_equal(tcp_connect_fd(a, f->port), 0);
 	assert_int_equal(tcp_connect_fd(b, f->port), 0);
-	run_for(f, 0.1);
+	loop_run_for(f->loop, 0.1);
 	assert_int_equal(f->ctx.nconns, 1);       /* a took the last descriptor */
 	assert_true(closed_within(f, b));         /* b: accepted and shed */
 	assert_true(stats[STAT_conn_refused] >= 1);
 	assert_true(stats[STAT_accept_errors] >= 1);
 	/* a goes away: a descriptor is free, the next peer is served. */
 	close(a);
-	run_for(f, 0.1);
+	loop_run_for(f->loop, 0.1);
 	assert_int_equal(f->ctx.nconns, 0);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	while (nfill > 0)
 		close(filler[--nfill]);
 	c = tcp_connect(f->port);
-	run_for(f, 0.1);
+	loop_run_for(f->loop, 0.1);
 	assert_int_equal(f->ctx.nconns, 1);
 	close(b);
 	close(c);

@@ -216,7 +216,20 @@ sink_not_failing_and_done(struct fixture *f)
 }
 
 /* 40 records (4,000 bytes) against a 2,550-byte limit: the write stops
- * inside record 25; the file must be cut back to 2,500 bytes. */
+ * inside record 25, and the next one fails (EFBIG). */
+static void
+fail_inside_record_25(struct fixture *f)
+{
+	signal(SIGXFSZ, SIG_IGN);
+	open_sink(f);
+	set_fsize(2550);
+	for (unsigned i = 0; i < 40; i++)
+		assert_int_equal(put_record(f->sink, i), 0);
+	sink_flush(f->sink);
+	assert_true(sink_failing(f->sink));
+}
+
+/* The file must be cut back to 2,500 bytes: 25 whole records. */
 static void
 test_short_write_is_cut_back_to_a_line(void **state)
 {
@@ -226,13 +239,7 @@ test_short_write_is_cut_back_to_a_line(void **state)
 	char *buf;
 
 	(void)state;
-	signal(SIGXFSZ, SIG_IGN);
-	open_sink(f);
-	set_fsize(2550);
-	for (unsigned i = 0; i < 40; i++)
-		assert_int_equal(put_record(f->sink, i), 0);
-	sink_flush(f->sink);
-	assert_true(sink_failing(f->sink));
+	fail_inside_record_25(f);
 	buf = slurp(f->path, &len);
 	assert_int_equal(len, 2500);
 	check_records(buf, len, &next);
@@ -262,13 +269,7 @@ test_reopen_while_failing_keeps_lines_whole(void **state)
 	char *buf;
 
 	(void)state;
-	signal(SIGXFSZ, SIG_IGN);
-	open_sink(f);
-	set_fsize(2550);
-	for (unsigned i = 0; i < 40; i++)
-		assert_int_equal(put_record(f->sink, i), 0);
-	sink_flush(f->sink);
-	assert_true(sink_failing(f->sink));
+	fail_inside_record_25(f);
 	snprintf(old, sizeof(old), "%s.1", f->path);
 	assert_int_equal(rename(f->path, old), 0);
 	/* The old file still cannot grow; the new one can take 1,050 bytes. */
