@@ -31,9 +31,14 @@
 #include <cmocka.h>
 
 #include <ev.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
 
 #include "conn.h"
 #include "http.h"
@@ -755,6 +760,48 @@ test_health_output_failing(void **state)
 	fixture_free(f);
 }
 
+/* A FIFO whose reader reads nothing: 200 until the output has taken
+ * nothing for unhealthy_after seconds, 503 "output stalled" after. */
+static void
+test_health_output_stalled(void **state)
+{
+	char dir[] = "/tmp/test_http.XXXXXX", path[64], reason[200], *text;
+	struct fixture *f;
+	double now;
+	int rfd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	assert_true(rfd >= 0);
+	assert_int_equal(fcntl(rfd, F_SETPIPE_SZ, 4096), 4096);
+	f = fixture_new(path);
+	for (int i = 0; i < 2; i++) {       /* 8 KiB: half stays pending */
+		char *room = sink_reserve(f->sink, 4096);
+
+		assert_non_null(room);
+		memset(room, 'x', 4095);
+		room[4095] = '\n';
+		sink_commit(f->sink, 4096, 1);
+	}
+	sink_flush(f->sink);   /* the stall clock starts */
+	sink_flush(f->sink);   /* EAGAIN */
+	now = clock_mono();
+	assert_false(sink_failing(f->sink));
+	assert_int_equal(metrics_health(&f->ctx, 30, now + 29.5, reason, sizeof(reason)), 200);
+	assert_int_equal(metrics_health(&f->ctx, 30, now + 30.5, reason, sizeof(reason)), 503);
+	assert_non_null(strstr(reason, "output stalled"));
+	text = render(&f->ctx, NULL);
+	assert_true(sample(text, "ingestd_output_pending_bytes") > 0);
+	free(text);
+	fixture_free(f);
+	close(rfd);
+	unlink(path);
+	rmdir(dir);
+}
+
 static int
 teardown_all(void **state)
 {
@@ -785,6 +832,7 @@ main(void)
 		cmocka_unit_test(test_read_rss),
 		cmocka_unit_test(test_health),
 		cmocka_unit_test(test_health_output_failing),
+		cmocka_unit_test(test_health_output_stalled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, teardown_all);
