@@ -29,7 +29,7 @@
  * and reads pause: backpressure, not loss.  A failing write (ENOSPC, EIO)
  * keeps its data and is retried each second.
  *
- * Whole lines, always (ingestd_reliability in tests/integration):
+ * Whole lines, always (tests: test_sink, test_reliability.RotateDuringEnospc):
  * - A regular file that a write left ending inside a line (a short write,
  *   then ENOSPC) is cut back to the end of its last whole line at once
  *   (ftruncate), and that line is written again whole later; so while a
