@@ -172,10 +172,14 @@ send_status(const char *state, const char *what)
 		snprintf(how, sizeof(how), "draining");
 	else if (ctx.paused)
 		snprintf(how, sizeof(how), "reads PAUSED (output behind)");
-	else if (stalled >= 1.0)
-		/* Fewer connections than max_waiters never pause reads: say so anyway. */
+	else if (stalled >= 1.0) {
+		/* Fewer connections than max_waiters never pause reads: say so
+		 * anyway, with those waiting for output room or a read slab. */
+		size_t held = sink_waiting(ctx.sink) + ps.read_waiters;
+
 		snprintf(how, sizeof(how), "output STALLED for %.0f s, %zu connection%s held back",
-			 stalled, sink_waiting(ctx.sink), sink_waiting(ctx.sink) == 1 ? "" : "s");
+			 stalled, held, held == 1 ? "" : "s");
+	}
 	else
 		snprintf(how, sizeof(how), "reading");
 	notify_sendf("%sSTATUS=%s%zu connection%s, %.1f records/s, pool %zu/%zu slabs in use%s, %s",

@@ -284,6 +284,7 @@ void
 pool_get_stats(const struct pool *p, struct pool_stats *out)
 {
 	*out = p->st;
+	out->read_waiters = p->q[POOL_READ].len;
 }
 
 int

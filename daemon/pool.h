@@ -71,6 +71,7 @@ struct pool_stats {
 	size_t   overflow_in_use;
 	size_t   overflow_peak;
 	size_t   waiters;          /* READ + OUTPUT queued */
+	size_t   read_waiters;     /* READ queued */
 	size_t   waiters_peak;
 	uint64_t checkouts;
 	uint64_t refused_releases; /* foreign pointer or double release */
