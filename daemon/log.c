@@ -1,10 +1,19 @@
 /*
  * log: see log.h.  Lines go to stderr with one write() each, so lines from
  * a crash-restart loop never interleave mid-line in the journal.
+ *
+ * stderr keeps its blocking file description (it may be shared with the
+ * shell or with stdout), so a reader of stderr that stops (a terminal
+ * scrolled back, a stopped pipe) would hold the daemon in write().  Each
+ * line is therefore offered only when poll() says stderr can take data
+ * now; otherwise it is dropped and counted (log_dropped).  A line is at
+ * most 1 KiB: a pipe with room takes it whole (PIPE_BUF), and a terminal
+ * says it has room only when its buffer is nearly empty.
  */
 #include "log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +21,15 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 static enum log_level threshold = LOG_LVL_INFO;
+
+/* How long a line may wait for stderr to take it, once per stall: a reader
+ * that is merely slow (the tests' own, a busy journal) loses nothing, and
+ * one that has stopped costs the daemon this much once, not per line. */
+#define LOG_WAIT_MS 100
+static int stderr_stalled;   /* the last line was dropped: do not wait again */
 static int to_journal;
 
 void
@@ -82,14 +99,21 @@ log_escape(char *out, size_t outlen, const char *in)
 }
 
 static void
-vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
+vlog(enum log_level level, int errnum, int may_wait, const char *fmt, va_list ap)
 {
 	char line[1024], msg[1024];
+	struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
 	size_t n;
 	int r;
 
 	if (level > threshold)
 		return;
+	if (!may_wait && poll(&pfd, 1, stderr_stalled ? 0 : LOG_WAIT_MS) == 0) {
+		STATS_INC(log_dropped);  /* stderr takes nothing: wait no more */
+		stderr_stalled = 1;
+		return;
+	}
+	stderr_stalled = 0;
 	if (to_journal)
 		r = snprintf(line, sizeof(line), "<%d>", (int)level);
 	else
@@ -117,7 +141,7 @@ vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 		int saved = errno;                             \
 		va_list ap;                                    \
 		va_start(ap, fmt);                             \
-		vlog(level, with_errno ? saved : 0, fmt, ap);  \
+		vlog(level, with_errno ? saved : 0, 0, fmt, ap); \
 		va_end(ap);                                    \
 		errno = saved;                                 \
 	}
@@ -135,7 +159,7 @@ fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(LOG_LVL_ERR, saved, fmt, ap);
+	vlog(LOG_LVL_ERR, saved, 1, fmt, ap);  /* the last words: may wait */
 	va_end(ap);
 	exit(1);
 }
@@ -146,7 +170,7 @@ fatalx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(LOG_LVL_ERR, 0, fmt, ap);
+	vlog(LOG_LVL_ERR, 0, 1, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -3,7 +3,10 @@
  *
  * When stderr is the journal (JOURNAL_STREAM names it) every line carries the
  * "<N>" priority prefix journald understands; otherwise lines are plain with
- * a level word.  Per-peer events go through a struct ratelimit so a hostile
+ * a level word.  Logging never waits long for a reader of stderr that
+ * stopped: a line stderr cannot take within 0.1 s (at once, while the last
+ * one was dropped) is dropped and counted (log_dropped), except fatal()'s
+ * last words.  Per-peer events go through a struct ratelimit so a hostile
  * or broken fleet cannot flood the log.
  */
 #ifndef INGESTD_LOG_H

@@ -177,6 +177,7 @@ static const struct {
 	{ "idle_closed", "Sensor connections closed for being idle." },
 	{ "retained_evictions", "Connections closed to free slabs kept for partial frames." },
 	{ "read_errors", "Failed reads on sensor connections." },
+	{ "log_dropped", "Log lines dropped because stderr could take nothing at that moment." },
 };
 
 /* The stats.h counters that count rejected frames, as reason labels. */

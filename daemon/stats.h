@@ -35,7 +35,8 @@
 	X(truncated)          \
 	X(idle_closed)        \
 	X(retained_evictions) \
-	X(read_errors)
+	X(read_errors)        \
+	X(log_dropped)
 
 enum stats_counter {
 #define X(name) STAT_##name,

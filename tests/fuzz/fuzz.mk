@@ -47,8 +47,8 @@ FUZZ_WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wfor
 FUZZ_LIBS    := -ljansson -linih -lm
 
 # Only the pure modules the targets exercise (no libev): framer, schema,
-# record + jsnum (+ the Dragonbox shim), config + log (log_level_parse).
-FUZZ_MODULES := framer schema record jsnum config log
+# record + jsnum (+ the Dragonbox shim), config + log (log_level_parse) + stats (its counters).
+FUZZ_MODULES := framer schema record jsnum config log stats
 FUZZ_MOD_OBJS := $(FUZZ_MODULES:%=$(FUZZ_BUILD)/obj/daemon/%.o) \
                  $(FUZZ_BUILD)/obj/daemon/jsnum_dragonbox.o
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)

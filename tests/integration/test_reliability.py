@@ -445,6 +445,62 @@ class StalledTerminal(StalledOutput, unittest.TestCase):
             os.close(master)
 
 
+class TerminalDaemon(Daemon):
+    """stdout and stderr both one terminal, as under `make run`: the log is
+    read from the terminal until stop_reading is set, then nobody reads."""
+
+    def spawn(self):
+        self.master, slave = os.openpty()
+        self.stop_reading = threading.Event()
+        try:
+            return subprocess.Popen([self.binary, "-c", self.config_path] + self.args,
+                                    stdout=slave, stderr=slave, env=self.env)
+        finally:
+            os.close(slave)
+
+    def _read_stderr(self):
+        buf = b""
+        while not self.stop_reading.is_set():
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            with self._stderr_cv:
+                self.stderr_lines.extend(l.decode("utf-8", "replace").rstrip("\r")
+                                         for l in lines if not l.startswith(b"{"))
+                self._stderr_cv.notify_all()
+
+
+class StalledSharedTerminal(unittest.TestCase):
+    def test_log_and_records_on_one_stalled_terminal(self):
+        """The log writes to the same stalled terminal, blocking: its lines
+        are dropped (counted), never waited for."""
+        d = TerminalDaemon(output="-", extra=STALL_EXTRA + "[log]\nstats_interval = 0.5\n")
+        with d:
+            addr = metrics_addr(d)
+            d.stop_reading.set()          # from here on nobody reads the terminal
+            s = d.connect("sensors")
+            s.settimeout(60)
+            daemon_thread(send_and_half_close, s, payload(1, 200000))
+            # The stats line comes twice a second: for 5 s the loop must go on
+            # answering although the terminal takes nothing.
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                status, body = http_get(addr, "/metrics", 2.0)
+                self.assertEqual(status, 200)
+                time.sleep(0.5)           # pacing the probes, not synchronising
+            dropped = re.search(rb"^ingestd_log_dropped_total (\d+)$", body, re.M)
+            self.assertIsNotNone(dropped, body[-2000:])
+            self.assertGreater(int(dropped.group(1)), 0)
+            stop_within(self, d, SHUTDOWN_TIMEOUT + 3, allowed=(0, 1))
+            s.close()
+        os.close(d.master)
+
+
 class StalledFifo(StalledOutput, unittest.TestCase):
     def run_fifo(self, with_reader):
         tmp = tempfile.TemporaryDirectory(prefix="ingestd-fifo-")
