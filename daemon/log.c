@@ -5,10 +5,14 @@
  * stderr keeps its blocking file description (it may be shared with the
  * shell or with stdout), so a reader of stderr that stops (a terminal
  * scrolled back, a stopped pipe) would hold the daemon in write().  Each
- * line is therefore offered only when poll() says stderr can take data
- * now; otherwise it is dropped and counted (log_dropped).  A line is at
- * most 1 KiB: a pipe with room takes it whole (PIPE_BUF), and a terminal
- * says it has room only when its buffer is nearly empty.
+ * line is therefore offered only when poll() says stderr can take data,
+ * waiting LOG_WAIT_MS at most, and not at all while the last line was
+ * dropped; otherwise it is dropped and counted (log_dropped).  A line is at
+ * most 1 KiB: a pipe that polls writable has a free page and takes it whole
+ * (PIPE_BUF); a Unix socket (the journal) has most of its send buffer free.
+ * A terminal polls writable with any room at all, so a line longer than
+ * that room can still wait; records fill a stalled terminal to the last
+ * byte (EAGAIN), which leaves none.
  */
 #include "log.h"
 
