@@ -45,6 +45,11 @@
 /* Seconds between STATUS= updates to the service manager. */
 #define STATUS_INTERVAL 5.0
 
+/* Seconds without output progress that count as a stalled output, at the
+ * shutdown deadline and in STATUS=.  Not a config key: /healthz has its own
+ * (unhealthy_after), and this only tells a writing output from a dead one. */
+#define OUTPUT_STALLED 1.0
+
 static struct config   cfg;
 static struct conn_ctx ctx;
 static struct listener listeners[CONFIG_MAX_LISTENERS];
@@ -172,7 +177,7 @@ send_status(const char *state, const char *what)
 		snprintf(how, sizeof(how), "draining");
 	else if (ctx.paused)
 		snprintf(how, sizeof(how), "reads PAUSED (output behind)");
-	else if (stalled >= 1.0) {
+	else if (stalled >= OUTPUT_STALLED) {
 		/* Fewer connections than max_waiters never pause reads: say so
 		 * anyway, with those waiting for output room or a read slab. */
 		size_t held = sink_waiting(ctx.sink) + ps.read_waiters;
@@ -219,6 +224,7 @@ on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static ev_timer shutdown_timer;
 static double   shutdown_deadline;  /* clock_mono(): the output's last chance */
 
+
 /*
  * Shutdown takes at most shutdown_timeout for the drain: peers that keep
  * sending are cut off then.  Every frame already read has its record
@@ -242,7 +248,7 @@ on_shutdown_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (sink_empty(ctx.sink))
 		return;   /* the prepare watcher ends the loop */
-	if (now < shutdown_deadline && sink_stalled_seconds(ctx.sink, now) < 1.0) {
+	if (now < shutdown_deadline && sink_stalled_seconds(ctx.sink, now) < OUTPUT_STALLED) {
 		ev_timer_set(w, 0.25, 0.0);
 		ev_timer_start(loop, w);
 		return;

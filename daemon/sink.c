@@ -475,6 +475,7 @@ sink_wait(struct sink *s, struct sink_waiter *w)
 		return;
 	w->queued = 1;
 	w->next = NULL;
+	w->prev = s->wait_tail;
 	s->nwaiting++;
 	if (s->wait_tail != NULL)
 		s->wait_tail->next = w;
@@ -489,20 +490,18 @@ sink_wait(struct sink *s, struct sink_waiter *w)
 void
 sink_cancel(struct sink *s, struct sink_waiter *w)
 {
-	struct sink_waiter **pp, *prev = NULL;
-
 	if (!w->queued)
 		return;
-	for (pp = &s->wait_head; *pp != NULL; prev = *pp, pp = &(*pp)->next) {
-		if (*pp == w) {
-			*pp = w->next;
-			if (s->wait_tail == w)
-				s->wait_tail = prev;
-			s->nwaiting--;
-			break;
-		}
-	}
-	w->next = NULL;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		s->wait_head = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	else
+		s->wait_tail = w->prev;
+	s->nwaiting--;
+	w->next = w->prev = NULL;
 	w->queued = 0;
 }
 
@@ -537,12 +536,7 @@ sink_on_wake(struct ev_loop *loop, ev_idle *w, int revents)
 	while (n-- > 0 && s->wait_head != NULL && !s->pw.queued) {
 		struct sink_waiter *x = s->wait_head;
 
-		s->wait_head = x->next;
-		if (s->wait_head == NULL)
-			s->wait_tail = NULL;
-		x->next = NULL;
-		x->queued = 0;
-		s->nwaiting--;
+		sink_cancel(s, x);   /* off the queue before its callback */
 		x->room(x);
 	}
 }
@@ -920,24 +914,11 @@ sink_reopen(struct sink *s)
 		return 0;
 	if (s->regular) {
 		/* What was committed before the HUP belongs to the old file, as
-		 * far as it takes it; regular files do not say EAGAIN. */
+		 * far as it takes it (regular files do not say EAGAIN); a failing
+		 * write cuts it back to a line end, and the rest goes to the new
+		 * file. */
 		ev_timer_stop(s->loop, &s->retry);
-		while (!sink_empty(s)) {
-			ssize_t w = write_some(s);
-
-			if (w < 0) {
-				int err = errno;
-
-				STATS_INC(output_errors);
-				rewind_line(s);  /* the new file gets the whole line */
-				errno = err;
-				log_warn("output %s: the old file takes no more (%zu bytes go to "
-					 "the new one)", s->path, sink_pending(s));
-				break;
-			}
-			s->progress_at = clock_mono();
-			advance(s, (size_t)w);
-		}
+		drain(s);
 	} else if (s->fd >= 0 && line_written(s) != 0) {
 		s->reopen_due = 1;  /* at the end of the line being written */
 		return 1;

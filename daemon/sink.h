@@ -63,7 +63,7 @@ struct sink_waiter;
 typedef void sink_room_cb(struct sink_waiter *w);
 
 struct sink_waiter {
-	struct sink_waiter *next;
+	struct sink_waiter *next, *prev;   /* O(1) sink_cancel: closing is common */
 	sink_room_cb       *room;
 	uint8_t             queued;
 };
