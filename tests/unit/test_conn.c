@@ -45,99 +45,17 @@
 #include "schema.h"
 #include "sink.h"
 #include "stats.h"
+#include "unit_daemon.h"
 #include "unit_loop.h"
-
-static struct record_layout layouts[4];
-static size_t nlayouts;
-
-static const struct record_layout *
-layout_of(const struct schema *s)
-{
-	for (size_t i = 0; i < nlayouts; i++)
-		if (layouts[i].schema == s)
-			return &layouts[i];
-	assert_true(nlayouts < 4);
-	assert_int_equal(record_layout_init(&layouts[nlayouts], s), 0);
-	return &layouts[nlayouts++];
-}
-
-struct fixture {
-	char             dir[64];
-	char             out[128];
-	struct config   *cfg;
-	struct ev_loop  *loop;
-	struct conn_ctx  ctx;
-	struct listener  l;
-};
 
 static struct fixture *
 fixture_new(const char *listener_text, const char *pool_text, double idle_timeout)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	char text[2048], err[512];
+	char text[1024];
 
-	assert_non_null(f);
-	memset(stats, 0, sizeof(stats));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_conn.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->out, sizeof(f->out), "%s/out.jsonl", f->dir);
-	snprintf(text, sizeof(text), "[output]\npath = %s\n[pool]\n%s\n%s", f->out,
-		 pool_text ? pool_text : "", listener_text);
-	f->cfg = calloc(1, sizeof(*f->cfg));
-	assert_non_null(f->cfg);
-	if (config_load_text(f->cfg, text, "test", err, sizeof(err)) != 0)
-		fail_msg("config: %s", err);
-	f->loop = ev_loop_new(EVFLAG_AUTO);
-	assert_non_null(f->loop);
-	f->ctx.loop = f->loop;
-	conn_ctx_init(&f->ctx);
-	f->ctx.metadata = f->cfg->metadata;
-	f->ctx.max_connections = f->cfg->max_connections;
-	f->ctx.max_retained = f->cfg->pool.max_retained;
-	f->ctx.idle_timeout = idle_timeout;
-	f->ctx.listeners = &f->l;
-	f->ctx.nlisteners = 1;
-	f->ctx.pool = pool_new(&f->cfg->pool, conn_ctx_pressure, &f->ctx);
-	assert_non_null(f->ctx.pool);
-	f->ctx.sink = sink_new(f->loop, f->ctx.pool, f->out, NULL, NULL, err, sizeof(err));
-	assert_non_null(f->ctx.sink);
-	if (listener_open(&f->l, &f->cfg->listeners[0], &f->ctx, layout_of, err, sizeof(err)) != 0)
-		fail_msg("listener: %s", err);
-	conn_ctx_start_idle_sweep(&f->ctx);
-	return f;
-}
-
-/* Everything a stop must leave: nothing. */
-static void
-fixture_free(struct fixture *f)
-{
-	struct pool_stats ps;
-	char cmd[160];
-
-	conn_ctx_close_all(&f->ctx);
-	conn_ctx_reap(&f->ctx);
-	assert_int_equal(f->ctx.nconns, 0);
-	assert_int_equal(f->ctx.read_slabs, 0);
-	assert_int_equal(f->ctx.retained_bytes, 0);
-	assert_int_equal(f->ctx.retained_slabs, 0);
-	pool_get_stats(f->ctx.pool, &ps);
-	assert_int_equal(ps.waiters, 0);
-	assert_int_equal(ps.refused_releases, 0);
-	ev_timer_stop(f->loop, &f->ctx.idle_sweep);
-	ev_timer_stop(f->loop, &f->ctx.drain_sweep);
-	listener_release(&f->l);
-	sink_free(f->ctx.sink);
-	pool_get_stats(f->ctx.pool, &ps);
-	assert_int_equal(ps.in_use, 0);
-	pool_free(f->ctx.pool);
-	ev_loop_destroy(f->loop);
-	for (size_t i = 0; i < nlayouts; i++)
-		record_layout_clear(&layouts[i]);
-	nlayouts = 0;
-	free(f->cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	snprintf(text, sizeof(text), "[pool]\n%s\n%s", pool_text ? pool_text : "",
+		 listener_text);
+	return fixture_new_from(text, idle_timeout);
 }
 
 /* A new connection on one end of a socketpair; returns the peer's end. */

@@ -37,84 +37,22 @@
 #include "record.h"
 #include "sink.h"
 #include "stats.h"
+#include "unit_daemon.h"
 #include "unit_loop.h"
-
-static struct record_layout layout;
-
-static const struct record_layout *
-layout_of(const struct schema *s)
-{
-	if (layout.schema != s)
-		assert_int_equal(record_layout_init(&layout, s), 0);
-	return &layout;
-}
-
-struct fixture {
-	char             dir[64];
-	char             out[128];
-	struct config   *cfg;
-	struct ev_loop  *loop;
-	struct conn_ctx  ctx;
-	struct listener  l;
-	uint16_t         port;
-};
 
 static struct fixture *
 fixture_new(size_t max_connections)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	char text[1024], err[512];
+	char text[512];
+	struct fixture *f;
 
-	assert_non_null(f);
-	memset(stats, 0, sizeof(stats));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_listener.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->out, sizeof(f->out), "%s/out.jsonl", f->dir);
 	snprintf(text, sizeof(text),
-		 "[output]\npath = %s\n[limits]\nmax_connections = %zu\n"
+		 "[limits]\nmax_connections = %zu\n"
 		 "[listener sensors]\naddress = 127.0.0.1\nport = 0\nframing = fixed\n"
-		 "schema = sensor24\n", f->out, max_connections);
-	f->cfg = calloc(1, sizeof(*f->cfg));
-	assert_non_null(f->cfg);
-	if (config_load_text(f->cfg, text, "test", err, sizeof(err)) != 0)
-		fail_msg("config: %s", err);
-	f->loop = ev_loop_new(EVFLAG_AUTO);
-	f->ctx.loop = f->loop;
-	conn_ctx_init(&f->ctx);
-	f->ctx.metadata = f->cfg->metadata;
-	f->ctx.max_connections = f->cfg->max_connections;
-	f->ctx.max_retained = f->cfg->pool.max_retained;
-	f->ctx.listeners = &f->l;
-	f->ctx.nlisteners = 1;
-	f->ctx.pool = pool_new(&f->cfg->pool, conn_ctx_pressure, &f->ctx);
-	assert_non_null(f->ctx.pool);
-	f->ctx.sink = sink_new(f->loop, f->ctx.pool, f->out, NULL, NULL, err, sizeof(err));
-	assert_non_null(f->ctx.sink);
-	if (listener_open(&f->l, &f->cfg->listeners[0], &f->ctx, layout_of, err, sizeof(err)) != 0)
-		fail_msg("listener: %s", err);
-	f->port = (uint16_t)atoi(strrchr(f->l.bound, ':') + 1);
+		 "schema = sensor24\n", max_connections);
+	f = fixture_new_from(text, 0);
 	listener_start(&f->l);
 	return f;
-}
-
-static void
-fixture_free(struct fixture *f)
-{
-	char cmd[160];
-
-	conn_ctx_close_all(&f->ctx);
-	conn_ctx_reap(&f->ctx);
-	listener_release(&f->l);
-	listener_release(&f->l);   /* idempotent */
-	sink_free(f->ctx.sink);
-	pool_free(f->ctx.pool);
-	ev_loop_destroy(f->loop);
-	record_layout_clear(&layout);
-	memset(&layout, 0, sizeof(layout));
-	free(f->cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
 }
 
 static int

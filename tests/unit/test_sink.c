@@ -397,6 +397,32 @@ on_room(struct sink_waiter *w)
 	assert_int_equal(put_record(room_fixture->sink, 999), 0);
 }
 
+static struct room_waiter *room_last;   /* the waiter b_called() watches */
+
+static int
+b_called(struct fixture *f)
+{
+	(void)f;
+	return room_last->called > 0;
+}
+
+/* Fills every slab of f's pool with records the output cannot take yet:
+ * the first write is short, the rest fail.  Returns the records put. */
+static unsigned
+fill_every_slab(struct fixture *f)
+{
+	unsigned i = 0;
+
+	room_fixture = f;
+	order_counter = 0;
+	open_sink(f);
+	set_fsize(100 * RECLEN);
+	signal(SIGXFSZ, SIG_IGN);
+	while (put_record(f->sink, i) == 0)
+		i++;
+	return i;
+}
+
 /* Two slabs, both filled: writers queue, and are called back in order from
  * the loop once the output has taken the data and given the slabs back. */
 static void
@@ -404,16 +430,11 @@ test_waiters_called_back_in_order(void **state)
 {
 	struct fixture *f = fixture_new(2, 0);
 	struct room_waiter a = { .w.room = on_room }, b = { .w.room = on_room };
-	unsigned i = 0;
+	unsigned i;
 
 	(void)state;
-	room_fixture = f;
-	order_counter = 0;
-	open_sink(f);
-	set_fsize(100 * RECLEN);  /* the first write is short, the rest fail */
-	signal(SIGXFSZ, SIG_IGN);
-	while (put_record(f->sink, i) == 0)
-		i++;
+	room_last = &b;
+	i = fill_every_slab(f);
 	assert_true(i >= SLAB / RECLEN);
 	sink_wait(f->sink, &a.w);
 	sink_wait(f->sink, &b.w);
@@ -422,12 +443,7 @@ test_waiters_called_back_in_order(void **state)
 	sink_flush(f->sink);               /* no callback from in here */
 	assert_int_equal(a.called + b.called, 0);
 	set_fsize(RLIM_INFINITY);
-	struct room_waiter *last = &b;
-	double end = clock_mono() + 5;
-	while (last->called == 0 && clock_mono() < end) {
-		ev_run(f->loop, EVRUN_NOWAIT);
-		usleep(1000);
-	}
+	assert_true(run_until(f, b_called, 5));
 	assert_int_equal(a.called, 1);
 	assert_int_equal(b.called, 1);
 	assert_true(a.order < b.order);
@@ -442,29 +458,47 @@ test_cancelled_waiter_not_called(void **state)
 {
 	struct fixture *f = fixture_new(2, 0);
 	struct room_waiter a = { .w.room = on_room }, b = { .w.room = on_room };
-	unsigned i = 0;
 
 	(void)state;
-	room_fixture = f;
-	order_counter = 0;
-	open_sink(f);
-	set_fsize(100 * RECLEN);
-	signal(SIGXFSZ, SIG_IGN);
-	while (put_record(f->sink, i) == 0)
-		i++;
+	room_last = &b;
+	assert_true(fill_every_slab(f) >= SLAB / RECLEN);
 	sink_wait(f->sink, &a.w);
 	sink_wait(f->sink, &b.w);
 	sink_cancel(f->sink, &a.w);
 	sink_cancel(f->sink, &a.w);        /* not queued: no-op */
 	assert_int_equal(sink_waiting(f->sink), 1);
 	set_fsize(RLIM_INFINITY);
-	double end = clock_mono() + 5;
-	while (b.called == 0 && clock_mono() < end) {
-		ev_run(f->loop, EVRUN_NOWAIT);
-		usleep(1000);
-	}
+	assert_true(run_until(f, b_called, 5));
 	assert_int_equal(a.called, 0);
 	assert_int_equal(b.called, 1);
+	assert_true(run_until(f, sink_done, 5));
+	fixture_free(f);
+}
+
+/* Cancelling in the middle and at the tail keeps the queue whole: the
+ * waiter queued after them is still called, after the head. */
+static void
+test_cancel_middle_and_tail(void **state)
+{
+	struct fixture *f = fixture_new(2, 0);
+	struct room_waiter a = { .w.room = on_room }, b = { .w.room = on_room },
+			   c = { .w.room = on_room }, d = { .w.room = on_room };
+
+	(void)state;
+	room_last = &d;
+	assert_true(fill_every_slab(f) >= SLAB / RECLEN);
+	sink_wait(f->sink, &a.w);
+	sink_wait(f->sink, &b.w);
+	sink_wait(f->sink, &c.w);
+	sink_cancel(f->sink, &b.w);        /* middle */
+	sink_cancel(f->sink, &c.w);        /* tail */
+	sink_wait(f->sink, &d.w);          /* appended after a */
+	assert_int_equal(sink_waiting(f->sink), 2);
+	set_fsize(RLIM_INFINITY);
+	assert_true(run_until(f, b_called, 5));
+	assert_int_equal(a.called, 1);
+	assert_int_equal(b.called + c.called, 0);
+	assert_true(a.order < d.order);
 	assert_true(run_until(f, sink_done, 5));
 	fixture_free(f);
 }
@@ -480,6 +514,7 @@ main(void)
 		cmocka_unit_test(test_fifo_reader_stops_then_leaves_mid_line),
 		cmocka_unit_test(test_waiters_called_back_in_order),
 		cmocka_unit_test(test_cancelled_waiter_not_called),
+		cmocka_unit_test(test_cancel_middle_and_tail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
