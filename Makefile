@@ -11,7 +11,9 @@ DRAGONBOX_INC := $(firstword $(wildcard /usr/include/dragonbox-*))
 
 WARN     := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
-CSTD     := -std=c11 -D_GNU_SOURCE
+# -ffp-contract=off: a declared field's `raw * scale + add` must round each
+# operation on its own, as JavaScript does, never as one fused multiply-add.
+CSTD     := -std=c11 -D_GNU_SOURCE -ffp-contract=off
 DEPFLAGS  = -MMD -MP
 INC      := -Idaemon -I$(BUILD)/gen
 CFLAGS_REL := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-plt
@@ -20,7 +22,7 @@ CFLAGS_SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 LDFLAGS_REL := -Wl,-z,relro,-z,now
 LDFLAGS_SAN := -fsanitize=address,undefined
 CXXFLAGS_COMMON := -std=c++17 -fno-exceptions -fno-rtti -isystem $(DRAGONBOX_INC)
-LIBS     := -lev $(shell pkg-config --libs inih jansson 2>/dev/null || echo -linih -ljansson) -lm
+LIBS     := -lev $(shell pkg-config --libs inih jansson zlib 2>/dev/null || echo -linih -ljansson -lz) -lm
 
 # Every module but main.c goes into a static library the tests link.
 SRCS     := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
