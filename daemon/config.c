@@ -32,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "decode.h"
 #include "default_config.h"
 #include "log.h"
 
@@ -45,13 +46,14 @@
 #define TLV_MAX_VALUE 65535
 
 enum section {
-	SEC_NONE, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_METRICS, SEC_LISTENER, NSECTIONS
+	SEC_NONE, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_METRICS, SEC_LISTENER, SEC_SCHEMA,
+	NSECTIONS
 };
 
 static const char *const section_names[NSECTIONS] = {
 	[SEC_NONE] = "", [SEC_OUTPUT] = "output", [SEC_POOL] = "pool",
 	[SEC_LIMITS] = "limits", [SEC_LOG] = "log", [SEC_METRICS] = "metrics",
-	[SEC_LISTENER] = "listener",
+	[SEC_LISTENER] = "listener", [SEC_SCHEMA] = "schema",
 };
 
 enum key {
@@ -62,10 +64,13 @@ enum key {
 	KEY_LEVEL, KEY_STATS_INTERVAL,
 	KEY_METRICS_ENABLED, KEY_METRICS_ADDRESS, KEY_METRICS_PORT, KEY_UNHEALTHY_AFTER,
 	KEY_ADDRESS, KEY_PORT, KEY_FRAMING, KEY_SCHEMA, KEY_MAX_FRAME, KEY_RECV_BUFFER,
+	KEY_ON_BAD_FRAME, KEY_MAX_RESYNC,
+	KEY_SIZE, KEY_ORDER, KEY_CHECKSUM,
 	NKEYS
 };
 
-/* type.N is not in this table: it is a family of keys, matched by prefix. */
+/* type.N and field.NAME are not in this table: they are families of keys,
+ * matched by prefix. */
 static const struct keydef {
 	enum section sec;
 	const char  *name;
@@ -101,6 +106,25 @@ static const struct keydef {
 	[KEY_SCHEMA]          = { SEC_LISTENER, "schema",          0, 0 },
 	[KEY_MAX_FRAME]       = { SEC_LISTENER, "max_frame",       0, TLV_MAX_VALUE },
 	[KEY_RECV_BUFFER]     = { SEC_LISTENER, "recv_buffer",     0, 67108864 },
+	[KEY_ON_BAD_FRAME]    = { SEC_LISTENER, "on_bad_frame",    0, 0 },
+	/* Each byte slid over costs one look at the magics (and a checksum
+	 * when they match), so a resync is bounded like every other input. */
+	[KEY_MAX_RESYNC]      = { SEC_LISTENER, "max_resync",      1, 16777216 },
+	[KEY_SIZE]            = { SEC_SCHEMA,   "size",            1, 65535 },
+	[KEY_ORDER]           = { SEC_SCHEMA,   "order",           0, 0 },
+	[KEY_CHECKSUM]        = { SEC_SCHEMA,   "checksum",        0, 0 },
+};
+
+#define DEFAULT_MAX_RESYNC 65536
+
+/* A schema name a listener line refers to, resolved once the whole file
+ * has been read (schemas may be declared after the listeners using them). */
+struct schema_ref {
+	size_t listener;
+	int    tlv_type;                 /* 0: fixed, schemas[slot] */
+	size_t slot;
+	int    line;
+	char   name[CONFIG_NAME_MAX];
 };
 
 /* Binary form of a listener's address, to catch "::1" vs "0::1" clashes. */
@@ -138,7 +162,19 @@ struct parse {
 
 	/* Per listener, kept for the checks after the parse. */
 	int            frame_line[CONFIG_MAX_LISTENERS];  /* max_frame's line, else header's */
+	int            schema_line[CONFIG_MAX_LISTENERS]; /* schema's line, else header's */
+	int            policy_line[CONFIG_MAX_LISTENERS]; /* on_bad_frame's line, else 0 */
+	int            resync_line[CONFIG_MAX_LISTENERS]; /* max_resync's line, else 0 */
+	int            type_lines[CONFIG_MAX_LISTENERS][256];
 	struct bin_addr addr[CONFIG_MAX_LISTENERS];
+
+	/* SEC_SCHEMA: the schema being filled and its field lines. */
+	struct schema *s;
+	int            field_line[SCHEMA_MAX_FIELDS];
+	int            schema_hdr_line[CONFIG_MAX_SCHEMAS];
+
+	struct schema_ref *refs;      /* grown as listener lines name schemas */
+	size_t         nrefs, refs_cap;
 };
 
 static void fail(struct parse *p, int line, const char *fmt, ...)
@@ -256,29 +292,89 @@ parse_bool(const char *s)
 	return -1;
 }
 
-/* "sensor24, legacy16", for messages. */
+/* "sensor24, legacy16; declared: a, b", for messages. */
 static const char *
-schema_list(void)
+schema_list(const struct config *c)
 {
-	static char buf[256];
+	static char buf[1024];
 	size_t n = 0;
 
 	buf[0] = '\0';
 	for (size_t i = 0; schema_builtin_names[i] != NULL && n < sizeof(buf); i++)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "",
 				      schema_builtin_names[i]);
+	for (size_t i = 0; i < c->nschemas && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "; declared: ",
+				      c->schemas[i].name);
 	return buf;
 }
 
-static const struct schema *
-get_schema(struct parse *p, const char *key, const char *v)
+/* Remembers that listener line `line` names schema `name` in a slot. */
+static int
+add_ref(struct parse *p, const char *key, int tlv_type, size_t slot, const char *name,
+	size_t len)
 {
-	const struct schema *s = schema_find(v);
+	struct schema_ref *r;
 
-	if (s == NULL)
-		fail(p, p->lineno, "%s: \"%s\" is not a known schema (known: %s)", key, v,
-		     schema_list());
-	return s;
+	if (len >= CONFIG_NAME_MAX) {
+		fail(p, p->lineno, "%s: \"%.*s\" is not a known schema (names are at most %d "
+		     "characters)", key, (int)(len > 80 ? 80 : len), name, CONFIG_NAME_MAX - 1);
+		return -1;
+	}
+	if (p->nrefs == p->refs_cap) {
+		size_t cap = p->refs_cap ? p->refs_cap * 2 : 64;
+		struct schema_ref *n = realloc(p->refs, cap * sizeof(*n));
+
+		if (n == NULL) {
+			fail(p, p->lineno, "%s: out of memory", key);
+			return -1;
+		}
+		p->refs = n;
+		p->refs_cap = cap;
+	}
+	r = &p->refs[p->nrefs++];
+	*r = (struct schema_ref){ .listener = (size_t)(p->l - p->c->listeners),
+				  .tlv_type = tlv_type, .slot = slot, .line = p->lineno };
+	memcpy(r->name, name, len);
+	r->name[len] = '\0';
+	return 0;
+}
+
+/* schema = NAME [NAME ...] in a listener section. */
+static int
+set_schemas(struct parse *p, const char *v)
+{
+	struct listener_conf *l = p->l;
+	const char *q = v;
+
+	l->nschemas = 0;
+	while (*q) {
+		size_t n;
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '\0')
+			break;
+		n = strcspn(q, " \t");
+		if (l->nschemas == CONFIG_MAX_LISTENER_SCHEMAS) {
+			fail(p, p->lineno, "schema: more than %d schemas on one listener",
+			     CONFIG_MAX_LISTENER_SCHEMAS);
+			return -1;
+		}
+		for (size_t i = 0; i < p->nrefs; i++) {
+			const struct schema_ref *r = &p->refs[i];
+
+			if (r->line == p->lineno && strlen(r->name) == n && memcmp(r->name, q, n) == 0) {
+				fail(p, p->lineno, "schema: \"%s\" is named twice", r->name);
+				return -1;
+			}
+		}
+		if (add_ref(p, "schema", 0, l->nschemas, q, n) < 0)
+			return -1;
+		l->nschemas++;
+		q += n;
+	}
+	return 0;
 }
 
 /* Parses an integer key and checks its range; returns -1 after fail(). */
@@ -450,8 +546,42 @@ set_key(struct parse *p, enum key k, const char *v)
 		}
 		return 0;
 	case KEY_SCHEMA:
-		l->schema = get_schema(p, "schema", v);
-		return l->schema ? 0 : -1;
+		return set_schemas(p, v);
+	case KEY_ON_BAD_FRAME:
+		for (int i = 0; decode_policy_names[i] != NULL; i++) {
+			if (strcmp(v, decode_policy_names[i]) == 0) {
+				l->on_bad_frame = i;
+				return 0;
+			}
+		}
+		fail(p, p->lineno, "on_bad_frame: \"%s\" is not a choice (close, skip, resync)", v);
+		return -1;
+	case KEY_MAX_RESYNC:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		l->max_resync = (size_t)n;
+		return 0;
+	case KEY_SIZE:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		p->s->size = (size_t)n;
+		return 0;
+	case KEY_ORDER:
+		if (strcmp(v, "be") == 0 || strcmp(v, "le") == 0) {
+			p->s->order = v[0] == 'l' ? BO_LITTLE : BO_BIG;
+			return 0;
+		}
+		fail(p, p->lineno, "order: \"%s\" is not a byte order (be, le)", v);
+		return -1;
+	case KEY_CHECKSUM: {
+		char msg[512];
+
+		if (schema_parse_checksum(&p->s->checksum, v, msg, sizeof(msg)) < 0) {
+			fail(p, p->lineno, "checksum: %s", msg);
+			return -1;
+		}
+		return 0;
+	}
 	case KEY_MAX_FRAME:
 		if (get_uint(p, k, v, &n) < 0)
 			return -1;
@@ -488,7 +618,6 @@ static int
 set_type(struct parse *p, const char *key, const char *v)
 {
 	uint64_t n;
-	const struct schema *s;
 
 	if (!parse_uint(key + 5, &n) || n < 1 || n > 255) {
 		fail(p, p->lineno, "%s: \"%s\" is not a TLV type (1-255)", key, key + 5);
@@ -499,12 +628,38 @@ set_type(struct parse *p, const char *key, const char *v)
 		fail(p, p->lineno, "%s: given twice (first at line %d)", key, p->type_line[n]);
 		return -1;
 	}
-	if ((s = get_schema(p, key, v)) == NULL)
+	if (add_ref(p, key, (int)n, 0, v, strlen(v)) < 0)
 		return -1;
 	p->type_line[n] = p->lineno;
+	p->type_lines[p->l - p->c->listeners][n] = p->lineno;
 	if (!p->first_type)
 		p->first_type = (int)n;
-	p->l->tlv_map[n] = s;
+	return 0;
+}
+
+/* field.NAME = TYPE @OFFSET [options] in a schema section. */
+static int
+set_field(struct parse *p, const char *key, const char *v)
+{
+	struct schema *s = p->s;
+	char msg[512];
+
+	for (size_t i = 0; i < s->nfields; i++) {
+		if (strcmp(s->fields[i].name, key + 6) == 0) {
+			fail(p, p->lineno, "%s: given twice (first at line %d)", key, p->field_line[i]);
+			return -1;
+		}
+	}
+	if (s->nfields == SCHEMA_MAX_FIELDS) {
+		fail(p, p->lineno, "%s: more than %d fields in [schema %s]", key, SCHEMA_MAX_FIELDS,
+		     s->name);
+		return -1;
+	}
+	if (schema_parse_field(&s->fields[s->nfields], key + 6, v, msg, sizeof(msg)) < 0) {
+		fail(p, p->lineno, "%s: %s", key, msg);
+		return -1;
+	}
+	p->field_line[s->nfields++] = p->lineno;
 	return 0;
 }
 
@@ -518,7 +673,9 @@ known_keys(enum section sec)
 	case SEC_LIMITS:   return "max_connections, idle_timeout, shutdown_timeout";
 	case SEC_METRICS:  return "enabled, address, port, unhealthy_after";
 	case SEC_LOG:      return "level, stats_interval";
-	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame, recv_buffer";
+	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame, recv_buffer, "
+				  "on_bad_frame, max_resync";
+	case SEC_SCHEMA:   return "size, order, field.NAME, checksum";
 	default:           return "";
 	}
 }
@@ -569,6 +726,13 @@ handler(void *user, const char *section, const char *name, const char *value)
 			return 0;
 		}
 		return set_type(p, name, value) == 0;
+	}
+	if (p->sec == SEC_SCHEMA && strncmp(name, "field.", 6) == 0) {
+		if (*value == '\0') {
+			fail(p, p->lineno, "%s: empty value", name);
+			return 0;
+		}
+		return set_field(p, name, value) == 0;
 	}
 	for (k = 0; k < NKEYS; k++)
 		if (keys[k].sec == p->sec && strcmp(keys[k].name, name) == 0)
@@ -636,7 +800,6 @@ close_listener(struct parse *p)
 			     "(a fixed frame is its schema's size)");
 			return -1;
 		}
-		l->framer.fixed_size = l->schema->size;
 	} else {
 		if (p->key_line[KEY_SCHEMA]) {
 			fail(p, p->key_line[KEY_SCHEMA], "schema: only for framing = fixed "
@@ -659,6 +822,40 @@ close_listener(struct parse *p)
 		}
 	}
 	p->frame_line[idx] = max_frame_line ? max_frame_line : p->sec_line;
+	p->schema_line[idx] = p->key_line[KEY_SCHEMA] ? p->key_line[KEY_SCHEMA] : p->sec_line;
+	p->policy_line[idx] = p->key_line[KEY_ON_BAD_FRAME];
+	p->resync_line[idx] = p->key_line[KEY_MAX_RESYNC];
+	if (!p->key_line[KEY_MAX_RESYNC])
+		l->max_resync = DEFAULT_MAX_RESYNC;
+	return 0;
+}
+
+/* Checks a finished [schema NAME] section and derives its decoding. */
+static int
+close_schema(struct parse *p)
+{
+	struct schema *s = p->s;
+	char msg[512];
+	int where;
+
+	if (!p->key_line[KEY_SIZE]) {
+		fail(p, p->sec_line, "[schema %s]: missing required key \"size\"", s->name);
+		return -1;
+	}
+	if (s->nfields == 0) {
+		fail(p, p->sec_line, "[schema %s]: no field (declare at least one field.NAME)",
+		     s->name);
+		return -1;
+	}
+	if (schema_finish(s, msg, sizeof(msg), &where) < 0) {
+		if (where >= 0)
+			fail(p, p->field_line[where], "field.%s: %s", s->fields[where].name, msg);
+		else if (where == SCHEMA_AT_CHECKSUM)
+			fail(p, p->key_line[KEY_CHECKSUM], "checksum: %s", msg);
+		else
+			fail(p, p->sec_line, "[schema %s]: %s", s->name, msg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -669,9 +866,62 @@ close_section(struct parse *p)
 
 	if (p->sec == SEC_LISTENER)
 		rc = close_listener(p);
+	else if (p->sec == SEC_SCHEMA)
+		rc = close_schema(p);
+	p->s = NULL;
 	p->sec = SEC_NONE;
 	p->l = NULL;
 	return rc;
+}
+
+/* Starts [schema NAME]: a new, empty schema. */
+static int
+open_schema(struct parse *p, const char *name, size_t n, const char *sname, size_t len)
+{
+	struct config *c = p->c;
+	struct schema *s;
+	char nm[CONFIG_NAME_MAX];
+
+	if (len == 0) {
+		fail(p, p->lineno, "[schema]: a schema needs a name ([schema NAME])");
+		return -1;
+	}
+	if (!valid_listener_name(sname, len)) {
+		fail(p, p->lineno, "[%.*s]: bad schema name \"%.*s\" "
+		     "(1-%d characters of A-Z a-z 0-9 _ . -)", (int)(n > 80 ? 80 : n), name,
+		     (int)(len > 70 ? 70 : len), sname, CONFIG_NAME_MAX - 1);
+		return -1;
+	}
+	memcpy(nm, sname, len);
+	nm[len] = '\0';
+	if (schema_find(nm) != NULL || strcmp(nm, "raw") == 0) {
+		fail(p, p->lineno, "[schema %s]: \"%s\" is a built-in schema's name (built-in: %s, "
+		     "and raw for unmapped TLV types)", nm, nm, "sensor24, legacy16");
+		return -1;
+	}
+	for (size_t i = 0; i < c->nschemas; i++) {
+		if (strcmp(c->schemas[i].name, nm) == 0) {
+			fail(p, p->lineno, "[schema %s]: duplicate schema name (first at line %d)", nm,
+			     p->schema_hdr_line[i]);
+			return -1;
+		}
+	}
+	if (c->nschemas == CONFIG_MAX_SCHEMAS) {
+		fail(p, p->lineno, "[schema %s]: too many schemas (at most %d)", nm,
+		     CONFIG_MAX_SCHEMAS);
+		return -1;
+	}
+	p->schema_hdr_line[c->nschemas] = p->lineno;
+	s = &c->schemas[c->nschemas++];
+	memset(s, 0, sizeof(*s));
+	strcpy(s->name, nm);
+	s->order = BO_BIG;
+	p->s = s;
+	for (int k = 0; k < NKEYS; k++)
+		if (keys[k].sec == SEC_SCHEMA)
+			p->key_line[k] = 0;
+	snprintf(p->sec_label, sizeof(p->sec_label), "[schema %s]", nm);
+	return 0;
 }
 
 /* Starts the section named by name[0..n) (already trimmed). */
@@ -687,20 +937,27 @@ open_section(struct parse *p, const char *name, size_t n)
 	for (int s = SEC_OUTPUT; s < SEC_LISTENER; s++)
 		if (strlen(section_names[s]) == n && memcmp(section_names[s], name, n) == 0)
 			sec = (enum section)s;
-	if (n >= 8 && memcmp(name, "listener", 8) == 0 &&
-	    (n == 8 || isspace((unsigned char)name[8]))) {
-		sec = SEC_LISTENER;
-		lname = name + 8;
-		while (lname < name + n && isspace((unsigned char)*lname))
-			lname++;
-		lname_len = (size_t)(name + n - lname);
+	for (int s = SEC_LISTENER; s <= SEC_SCHEMA; s++) {
+		size_t kn = strlen(section_names[s]);
+
+		if (n >= kn && memcmp(name, section_names[s], kn) == 0 &&
+		    (n == kn || isspace((unsigned char)name[kn]))) {
+			sec = (enum section)s;
+			lname = name + kn;
+			while (lname < name + n && isspace((unsigned char)*lname))
+				lname++;
+			lname_len = (size_t)(name + n - lname);
+		}
 	}
 	if (sec == SEC_NONE) {
 		fail(p, p->lineno, "[%.*s]: unknown section (known: output, pool, limits, log, "
-		     "metrics, listener NAME)", (int)(n > 80 ? 80 : n), name);
+		     "metrics, listener NAME, schema NAME)", (int)(n > 80 ? 80 : n), name);
 		return -1;
 	}
-	if (sec != SEC_LISTENER) {
+	if (sec == SEC_SCHEMA) {
+		if (open_schema(p, name, n, lname, lname_len) < 0)
+			return -1;
+	} else if (sec != SEC_LISTENER) {
 		if (p->sec_first[sec]) {
 			/* One place per setting: a second [pool] is almost always
 			 * a pasted block overriding the first. */
@@ -876,6 +1133,111 @@ check_pool(struct parse *p)
 	return 0;
 }
 
+static const struct schema *
+lookup_schema(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nschemas; i++)
+		if (strcmp(c->schemas[i].name, name) == 0)
+			return &c->schemas[i];
+	return schema_find(name);
+}
+
+/* Points every listener's schema names at their tables. */
+static int
+resolve_refs(struct parse *p)
+{
+	struct config *c = p->c;
+
+	for (size_t i = 0; i < p->nrefs; i++) {
+		const struct schema_ref *r = &p->refs[i];
+		const struct schema *s = lookup_schema(c, r->name);
+		struct listener_conf *l = &c->listeners[r->listener];
+
+		if (s == NULL) {
+			if (r->tlv_type)
+				fail(p, r->line, "type.%d: \"%s\" is not a known schema (known: %s)",
+				     r->tlv_type, r->name, schema_list(c));
+			else
+				fail(p, r->line, "schema: \"%s\" is not a known schema (known: %s)",
+				     r->name, schema_list(c));
+			return -1;
+		}
+		if (r->tlv_type)
+			l->tlv_map[r->tlv_type] = s;
+		else
+			l->schemas[r->slot] = s;
+	}
+	return 0;
+}
+
+/* What the schemas of one listener must satisfy together. */
+static int
+check_listener_schemas(struct parse *p, size_t idx)
+{
+	struct listener_conf *l = &p->c->listeners[idx];
+	int line = p->schema_line[idx];
+
+	if (l->framer.kind == FRAMING_TLV) {
+		if (l->on_bad_frame == ON_BAD_RESYNC) {
+			fail(p, p->policy_line[idx], "on_bad_frame: resync is only for framing = fixed "
+			     "(a TLV header frames the stream: use skip)");
+			return -1;
+		}
+		for (int t = 1; t < 256; t++) {
+			const struct schema *s = l->tlv_map[t];
+
+			if (s != NULL && s->size > l->framer.max_value) {
+				fail(p, p->type_lines[idx][t], "type.%d: schema \"%s\" is %zu bytes, "
+				     "over the listener's max_frame (%zu)", t, s->name, s->size,
+				     l->framer.max_value);
+				return -1;
+			}
+		}
+	} else {
+		const struct schema *first = l->schemas[0];
+
+		for (size_t i = 1; i < l->nschemas; i++) {
+			if (l->schemas[i]->size != first->size) {
+				fail(p, line, "schema: \"%s\" is %zu bytes but \"%s\" is %zu (the "
+				     "schemas of one fixed listener share a frame size)",
+				     l->schemas[i]->name, l->schemas[i]->size, first->name, first->size);
+				return -1;
+			}
+		}
+		for (size_t i = 0; l->nschemas > 1 && i < l->nschemas; i++) {
+			if (!schema_has_magic(l->schemas[i])) {
+				fail(p, line, "schema: \"%s\" has no magic field (several schemas on "
+				     "one listener are told apart by their magic fields)",
+				     l->schemas[i]->name);
+				return -1;
+			}
+			for (size_t j = 0; j < i; j++) {
+				if (schema_shadows(l->schemas[j], l->schemas[i])) {
+					fail(p, line, "schema: \"%s\" would never decode a frame: "
+					     "every frame its magic fields accept, \"%s\" (listed "
+					     "before it) accepts first", l->schemas[i]->name,
+					     l->schemas[j]->name);
+					return -1;
+				}
+			}
+		}
+		for (size_t i = 0; l->on_bad_frame == ON_BAD_RESYNC && i < l->nschemas; i++) {
+			if (!schema_can_resync(l->schemas[i])) {
+				fail(p, p->policy_line[idx], "on_bad_frame: resync needs schemas with "
+				     "a magic field or a checksum to find frames by, and \"%s\" has "
+				     "neither", l->schemas[i]->name);
+				return -1;
+			}
+		}
+		l->framer.fixed_size = first->size;
+	}
+	if (p->resync_line[idx] && l->on_bad_frame != ON_BAD_RESYNC) {
+		fail(p, p->resync_line[idx], "max_resync: only with on_bad_frame = resync");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_listeners(struct parse *p)
 {
@@ -885,9 +1247,13 @@ check_listeners(struct parse *p)
 		fail(p, 0, "no [listener NAME] section");
 		return -1;
 	}
+	if (resolve_refs(p) < 0)
+		return -1;
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_conf *l = &c->listeners[i];
 
+		if (check_listener_schemas(p, i) < 0)
+			return -1;
 		/* The framer hands out frames as pointers into one slab, so
 		 * a frame that spans slabs could never be delivered. */
 		if (l->framer.kind == FRAMING_TLV &&
@@ -986,6 +1352,7 @@ parse_text(struct config *c, const char *text, size_t len, const char *source, c
 	if (!p->failed)
 		check_listeners(p);
 	rc = p->failed ? -1 : 0;
+	free(p->refs);
 	free(p);
 	return rc;
 }

@@ -4,8 +4,11 @@
  * Every unknown section or key, bad value, duplicate key or listener, and
  * missing required key is an error naming FILE:LINE: key: what is wrong.
  * Without a file the embedded default (config/ingestd.ini, compiled in)
- * applies.  Built-in schemas are resolved here, so a loaded config refers
- * only to valid tables.
+ * applies.  [schema NAME] sections declare packet layouts (schema.h);
+ * listeners name built-in or declared schemas in any order in the file,
+ * resolved here once the whole file is read, so a loaded config refers only
+ * to valid, finished tables.  A struct config is large (its schemas):
+ * keep it static or on the heap.
  */
 #ifndef INGESTD_CONFIG_H
 #define INGESTD_CONFIG_H
@@ -18,15 +21,24 @@
 #include "schema.h"
 
 #define CONFIG_MAX_LISTENERS 64
+#define CONFIG_MAX_SCHEMAS 64            /* declared [schema NAME] sections */
+#define CONFIG_MAX_LISTENER_SCHEMAS 16   /* schema = A B ... on one fixed listener */
 #define CONFIG_NAME_MAX 64
+
+/* on_bad_frame: what a listener does with a bad frame (decode.h). */
+enum bad_frame_policy { ON_BAD_CLOSE, ON_BAD_SKIP, ON_BAD_RESYNC };
 
 struct listener_conf {
 	char                 name[CONFIG_NAME_MAX];  /* from [listener NAME] */
 	char                 address[64];            /* numeric IPv4 or IPv6 */
 	uint16_t             port;                   /* 0: ephemeral (tests) */
 	struct framer_conf   framer;
-	const struct schema *schema;                 /* fixed: the schema */
+	/* fixed: the schemas a frame may be, tried in this order (by magic) */
+	const struct schema *schemas[CONFIG_MAX_LISTENER_SCHEMAS];
+	size_t               nschemas;
 	const struct schema *tlv_map[256];           /* tlv: type -> schema, NULL = raw */
+	int                  on_bad_frame;           /* enum bad_frame_policy */
+	size_t               max_resync;             /* bytes one resync may skip */
 	size_t               recv_buffer;            /* SO_RCVBUF bytes; 0 = kernel's */
 	int                  line;                   /* line of the section header */
 };
@@ -35,6 +47,9 @@ struct config {
 	char                 source[4096];    /* file path, or "(default)" */
 	struct listener_conf listeners[CONFIG_MAX_LISTENERS];
 	size_t               nlisteners;
+	/* Declared layouts; listeners point into this array (or at built-ins). */
+	struct schema        schemas[CONFIG_MAX_SCHEMAS];
+	size_t               nschemas;
 
 	char                 output_path[4096];  /* "-" is stdout */
 	int                  metadata;           /* 1: add _listener, _schema, ... */

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "decode.h"
 #include "framer.h"
 #include "listener.h"
 #include "log.h"
@@ -72,6 +73,7 @@ struct conn {
 	double              last_active;   /* clock_mono() of the last activity */
 	char                peer[72];    /* `,"_peer":"ADDR:PORT"` */
 	struct framer       framer;
+	struct decode_state decode;      /* on_bad_frame = resync's progress */
 };
 
 static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents);
@@ -291,15 +293,15 @@ conn_ctx_init(struct conn_ctx *ctx)
 static struct ratelimit bad_input_rl = RATELIMIT_INIT(10.0, 20);
 
 static void
-bad_input(struct conn *c, const char *what)
+bad_input(struct conn *c, enum decode_bad bad, const char *then)
 {
 	char peer[64];
 	uint64_t suppressed;
 
 	if (ratelimit_allow(&bad_input_rl, clock_mono(), &suppressed))
-		log_warnx("%s: listener %s: %s; closing the connection%s",
-			  peer_text(c, peer, sizeof(peer)), c->l->conf->name, what,
-			  suppressed ? " (more bad input not logged)" : "");
+		log_warnx("%s: listener %s: %s; %s%s",
+			  peer_text(c, peer, sizeof(peer)), c->l->conf->name, decode_bad_text(bad),
+			  then, suppressed ? " (more bad input not logged)" : "");
 }
 
 /* Refreshes the shared `,"_rx_ms":N` fragment once per loop iteration. */
@@ -318,29 +320,31 @@ enum process_result { PROCESS_DONE, PROCESS_WAIT, PROCESS_BAD };
 
 /*
  * schema_check() for a frame of layout lay, skipped when the size is right
- * and the schema has no magic field: then there is nothing to check.
+ * and the schema has neither a magic field nor a checksum: then there is
+ * nothing to check.
  */
 static inline enum schema_status
 check_frame(const struct record_layout *lay, const uint8_t *frame, size_t len)
 {
-	if (len == lay->schema->size && !lay->has_magic)
+	if (len == lay->schema->size && !lay->needs_check)
 		return SCHEMA_OK;
 	return schema_check(lay->schema, frame, len);
 }
 
 /*
- * The common case of process(), fixed-size frames, without the framer's
- * and the sink's per-record calls: the frame size and the record bound do
- * not change, so records are written back to back into the sink's room and
- * committed together.  Stops at a partial frame, when the sink needs a slab
- * (PROCESS_WAIT), or before a frame that fails schema_check(), which it
- * leaves for process() to report.  Adds the records written to *records.
+ * The common case of process(), fixed-size frames of one schema, without
+ * decode_next()'s and the sink's per-record calls: the frame size and the
+ * record bound do not change, so records are written back to back into the
+ * sink's room and committed together.  Stops at a partial frame, when the
+ * sink needs a slab (PROCESS_WAIT), or before a frame that fails
+ * schema_check(), which it leaves for process() to handle as on_bad_frame
+ * says.  Adds the records written to *records.
  */
 static enum process_result
 process_fixed(struct conn *c, const struct record_meta *m, size_t *records)
 {
 	struct sink *sink = c->ctx->sink;
-	const struct record_layout *lay = c->l->layout;
+	const struct record_layout *lay = c->l->layouts[0];
 	uint32_t size = (uint32_t)lay->schema->size;
 	size_t bound = record_bound(lay, m);
 
@@ -369,8 +373,24 @@ process_fixed(struct conn *c, const struct record_meta *m, size_t *records)
 	return PROCESS_DONE;
 }
 
+/* Counts a bad frame by its reason. */
+static void
+count_bad(enum decode_bad bad)
+{
+	switch (bad) {
+	case DECODE_BAD_TYPE:         STATS_INC(bad_type); break;
+	case DECODE_BAD_OVERSIZE:     STATS_INC(oversize); break;
+	case DECODE_BAD_SIZE:         STATS_INC(bad_size); break;
+	case DECODE_BAD_MAGIC:        STATS_INC(bad_magic); break;
+	case DECODE_BAD_CHECKSUM:     STATS_INC(bad_checksum); break;
+	case DECODE_BAD_RESYNC_LIMIT: STATS_INC(resync_giveups); break;
+	default:                      break;
+	}
+}
+
 /*
- * Turns every complete frame in slab[pos..len) into a record.  Stops early
+ * Turns every complete frame in slab[pos..len) into a record, and handles
+ * bad frames as the listener's on_bad_frame says (decode.h).  Stops early
  * (PROCESS_WAIT) when the sink needs a slab the pool does not have.
  */
 static enum process_result
@@ -378,10 +398,9 @@ process(struct conn *c)
 {
 	struct conn_ctx *ctx = c->ctx;
 	struct listener *l = c->l;
-	const struct framer_conf *fc = &l->conf->framer;
+	const struct listener_conf *lc = l->conf;
 	struct record_meta meta, *m = NULL;
 	size_t records = 0;
-	struct frame fr;
 	enum process_result res = PROCESS_DONE;
 
 	if (ctx->metadata) {
@@ -390,60 +409,61 @@ process(struct conn *c)
 					     ctx->rx, ctx->rx_len };
 		m = &meta;
 	}
-	if (fc->kind == FRAMING_FIXED) {
+	if (lc->framer.kind == FRAMING_FIXED && lc->nschemas == 1 && !c->decode.resyncing) {
 		res = process_fixed(c, m, &records);
 		if (res == PROCESS_WAIT)
 			goto out;
 	}
 	for (;;) {
-		enum framer_status st = framer_next(fc, c->slab + c->pos, c->len - c->pos, &fr);
+		struct decoded d;
 		const struct record_layout *lay;
 		char *out;
 
-		if (st == FRAMER_PARTIAL)
-			break;
-		if (st == FRAMER_OVERSIZE) {
-			STATS_INC(oversize);
-			bad_input(c, "TLV length over the listener's max_frame");
+		decode_next(lc, &c->decode, c->slab + c->pos, c->len - c->pos, &d);
+		switch (d.action) {
+		case DEC_PARTIAL:
+			goto out;
+		case DEC_CLOSE:
+			count_bad(d.bad);
+			bad_input(c, d.bad, "closing the connection");
 			res = PROCESS_BAD;
-			break;
-		}
-		if (st == FRAMER_BAD_TYPE) {
-			STATS_INC(bad_type);
-			bad_input(c, "TLV type 0 (garbage?)");
-			res = PROCESS_BAD;
-			break;
-		}
-		lay = fc->kind == FRAMING_FIXED ? l->layout : l->tlv_layout[fr.type];
-		if (lay != NULL) {
-			enum schema_status ss = check_frame(lay, fr.value, fr.len);
-
-			if (ss != SCHEMA_OK) {
-				if (ss == SCHEMA_BAD_SIZE) {
-					STATS_INC(bad_size);
-					bad_input(c, "TLV value size does not match its schema");
-				} else {
-					STATS_INC(bad_magic);
-					bad_input(c, "wrong signature (magic field)");
-				}
-				res = PROCESS_BAD;
-				break;
+			goto out;
+		case DEC_SKIP:
+			count_bad(d.bad);
+			STATS_INC(frames_skipped);
+			bad_input(c, d.bad, "frame dropped (on_bad_frame = skip)");
+			c->pos += (uint32_t)d.advance;
+			continue;
+		case DEC_SLIDE:
+			if (d.resync_start) {
+				count_bad(d.bad);
+				STATS_INC(resyncs);
+				bad_input(c, d.bad, "resynchronising (on_bad_frame = resync)");
 			}
+			STATS_ADD(resync_bytes, d.advance);
+			c->pos += (uint32_t)d.advance;
+			continue;
+		case DEC_RECORD:
+			lay = lc->framer.kind == FRAMING_FIXED ? l->layouts[d.index] :
+			      l->tlv_layout[d.frame.type];
 			out = sink_reserve(ctx->sink, record_bound(lay, m));
 			if (out == NULL) {
 				res = PROCESS_WAIT;
-				break;
+				goto out;
 			}
-			sink_commit(ctx->sink, record_write_frame(out, lay, fr.value, m), 1);
-		} else {
-			out = sink_reserve(ctx->sink, record_raw_bound(fr.len, m));
+			sink_commit(ctx->sink, record_write_frame(out, lay, d.frame.value, m), 1);
+			break;
+		case DEC_RAW:
+			out = sink_reserve(ctx->sink, record_raw_bound(d.frame.len, m));
 			if (out == NULL) {
 				res = PROCESS_WAIT;
-				break;
+				goto out;
 			}
-			sink_commit(ctx->sink, record_write_raw(out, fr.type, fr.value, fr.len, m), 1);
+			sink_commit(ctx->sink, record_write_raw(out, d.frame.type, d.frame.value,
+								d.frame.len, m), 1);
+			break;
 		}
-		c->pos += (uint32_t)fr.total;
+		c->pos += (uint32_t)d.advance;
 		records++;
 	}
 out:

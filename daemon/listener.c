@@ -180,7 +180,8 @@ listener_setup(struct listener *l, const struct listener_conf *conf, struct conn
 	l->ctx = ctx;
 	reserve_take();  /* idempotent: one reserve for all listeners */
 	if (conf->framer.kind == FRAMING_FIXED) {
-		l->layout = layout_of(conf->schema);
+		for (size_t i = 0; i < conf->nschemas; i++)
+			l->layouts[i] = layout_of(conf->schemas[i]);
 	} else {
 		for (int t = 1; t < 256; t++)
 			if (conf->tlv_map[t] != NULL)

@@ -40,7 +40,7 @@ struct listener {
 	int                          fd;
 	int                          paused;        /* by pool pressure or shutdown */
 	const struct listener_conf  *conf;          /* borrowed from the config */
-	const struct record_layout  *layout;        /* fixed: its schema's layout */
+	const struct record_layout  *layouts[CONFIG_MAX_LISTENER_SCHEMAS]; /* fixed: conf->schemas' */
 	const struct record_layout  *tlv_layout[256]; /* tlv: NULL = raw record */
 	char                        *meta;          /* `,"_listener":"name"` */
 	size_t                       meta_len;

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "offline.h"
 #include "pool.h"
 #include "record.h"
 #include "schema.h"
@@ -57,7 +58,7 @@ static int             exit_code;
 static struct metrics *metrics;  /* NULL unless [metrics] enabled */
 
 /* Prepared once per distinct schema; listeners borrow them. */
-static struct record_layout layouts[CONFIG_MAX_LISTENERS * 2 + 2];
+static struct record_layout layouts[CONFIG_MAX_SCHEMAS + 2];
 static size_t               nlayouts;
 
 static const struct record_layout *
@@ -97,7 +98,12 @@ check_slab_fits(const struct config *c, char *err, size_t errlen)
 
 		worst.listener_len = strlen(lc->name) * 6 + 20;  /* escaped worst case */
 		if (lc->framer.kind == FRAMING_FIXED) {
-			need = record_bound(layout_of(lc->schema), c->metadata ? &worst : NULL);
+			for (size_t k = 0; k < lc->nschemas; k++) {
+				size_t n = record_bound(layout_of(lc->schemas[k]),
+							c->metadata ? &worst : NULL);
+				if (n > need)
+					need = n;
+			}
 		} else {
 			need = record_raw_bound(lc->framer.max_value, c->metadata ? &worst : NULL);
 			for (int t = 1; t < 256; t++) {
@@ -348,16 +354,22 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ingestd [-c FILE] [--check-config]\n"
+		"       ingestd --decode LISTENER [-c FILE] [INPUT ...]\n"
 		"  -c, --config FILE   load FILE instead of the embedded default config\n"
 		"  -n, --check-config  check the config and exit (0: valid, 78: not)\n"
+		"  -d, --decode LISTENER\n"
+		"                      decode the INPUT files (stdin when none, or -) as one\n"
+		"                      stream arriving on LISTENER and print its records; exit\n"
+		"                      0: all good, 65: bad or incomplete frames, 66: unreadable\n"
 		"  -h, --help          this text\n");
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *path = NULL;
-	int check_only = 0;
+	const char *path = NULL, *decode_listener = NULL;
+	static char **inputs;   /* static: a root for the leak checker on early exits */
+	int check_only = 0, ninputs = 0;
 	char err[8192];
 	struct ev_loop *loop;
 	ev_signal sigs[4];
@@ -368,8 +380,20 @@ main(int argc, char **argv)
 	int passed_fd[CONFIG_MAX_LISTENERS];
 	uint64_t wd_usec;
 
+	/* argv[argc] is NULL, so this has room for every argument. */
+	inputs = calloc((size_t)argc + 1, sizeof(*inputs));
+	if (inputs == NULL)
+		return EXIT_OSERR;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+		if (strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--decode") == 0) {
+			if (++i == argc) {
+				fprintf(stderr, "ingestd: %s needs a listener name\n", argv[i - 1]);
+				return EXIT_USAGE;
+			}
+			decode_listener = argv[i];
+		} else if (argv[i][0] != '-' || argv[i][1] == '\0') {
+			inputs[ninputs++] = argv[i];   /* an INPUT, or "-" */
+		} else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
 			if (++i == argc) {
 				fprintf(stderr, "ingestd: %s needs a file name\n", argv[i - 1]);
 				return EXIT_USAGE;
@@ -390,13 +414,24 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (ninputs > 0 && decode_listener == NULL) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "unknown argument \"%s\" (input files are for --decode)",
+			 inputs[0]);
+		print_error(msg);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 	log_init(LOG_LVL_INFO);
 	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
 		print_error(err);
 		return EXIT_CONFIG;
 	}
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
-		int bad = prepare_layout(cfg.listeners[i].schema) < 0;
+		int bad = 0;
+		for (size_t k = 0; k < cfg.listeners[i].nschemas && !bad; k++)
+			bad = prepare_layout(cfg.listeners[i].schemas[k]) < 0;
 		for (int t = 1; t < 256 && !bad; t++)
 			bad = prepare_layout(cfg.listeners[i].tlv_map[t]) < 0;
 		if (bad) {
@@ -408,6 +443,15 @@ main(int argc, char **argv)
 		print_error(err);
 		return EXIT_CONFIG;
 	}
+	if (decode_listener != NULL && !check_only) {
+		int rc = offline_decode(&cfg, decode_listener, layout_of, inputs, ninputs);
+
+		for (size_t i = 0; i < nlayouts; i++)
+			record_layout_clear(&layouts[i]);
+		free(inputs);
+		return rc;
+	}
+	free(inputs);
 	if (check_only) {
 		char shown[sizeof(cfg.source)];
 
@@ -478,10 +522,14 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
 		const struct listener_conf *lc = &cfg.listeners[i];
+		char names[CONFIG_MAX_LISTENER_SCHEMAS * CONFIG_NAME_MAX] = "";
+		size_t n = 0;
+
+		for (size_t k = 0; k < lc->nschemas; k++)
+			n += (size_t)snprintf(names + n, sizeof(names) - n, " %s", lc->schemas[k]->name);
 		listener_start(&listeners[i]);
 		log_info("listening on %s (listener %s, %s%s%s)", listeners[i].bound, lc->name,
-			 lc->framer.kind == FRAMING_FIXED ? "fixed " : "tlv",
-			 lc->framer.kind == FRAMING_FIXED ? lc->schema->name : "",
+			 lc->framer.kind == FRAMING_FIXED ? "fixed" : "tlv", names,
 			 listeners[i].passed ? ", socket from systemd" : "");
 	}
 	for (int i = 0; i < 4; i++) {

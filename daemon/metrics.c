@@ -171,7 +171,12 @@ static const struct {
 	{ "carry_copies", "Times a small partial frame was copied to a connection's carry." },
 	{ "bad_magic", "Frames rejected: bad magic or signature." },
 	{ "bad_size", "Frames rejected: bad size." },
-	{ "bad_type", "Frames rejected: TLV type not configured." },
+	{ "bad_type", "Frames rejected: TLV type 0." },
+	{ "bad_checksum", "Frames rejected: checksum mismatch." },
+	{ "frames_skipped", "Bad frames dropped with the connection kept open (on_bad_frame = skip)." },
+	{ "resyncs", "Times a connection slid past a bad frame to find the next good one (on_bad_frame = resync)." },
+	{ "resync_bytes", "Bytes slid over while resynchronising." },
+	{ "resync_giveups", "Connections closed: no good frame within max_resync bytes." },
 	{ "oversize", "Frames rejected: longer than max_frame." },
 	{ "truncated", "Connections closed in the middle of a frame." },
 	{ "idle_closed", "Sensor connections closed for being idle." },
@@ -182,7 +187,8 @@ static const struct {
 
 /* The stats.h counters that count rejected frames, as reason labels. */
 static const enum stats_counter reject_reasons[] = {
-	STAT_bad_magic, STAT_bad_size, STAT_bad_type, STAT_oversize, STAT_truncated,
+	STAT_bad_magic, STAT_bad_size, STAT_bad_type, STAT_bad_checksum, STAT_oversize,
+	STAT_truncated,
 };
 
 size_t

@@ -41,20 +41,43 @@ json_fragment(const char *prefix, const char *s, const char *suffix, size_t *len
 	return out;
 }
 
+/* Longest text of one field's value. */
+static size_t
+value_bound(const struct field *f)
+{
+	size_t n;
+
+	switch (f->print) {
+	case PR_STR:        n = 2 + 6 * (size_t)f->len; break;  /* \u00XX per byte at worst */
+	case PR_HEX:        n = 2 + 2 * (size_t)f->len; break;
+	case PR_INT_STRING:
+	case PR_U64_STRING: n = 2 + JSNUM_MAX; break;
+	default:            n = JSNUM_MAX; break;
+	}
+	/* put_field() copies FRAG_COPY bytes of a short fragment: the excess
+	 * lands in the value's room. */
+	return n < FRAG_COPY ? FRAG_COPY : n;
+}
+
 int
 record_layout_init(struct record_layout *l, const struct schema *s)
 {
 	memset(l, 0, sizeof(*l));
 	l->schema = s;
 	l->bound = 2;  /* '}' '\n' */
+	l->needs_check = (uint8_t)schema_can_resync(s);
 	for (size_t i = 0; i < s->nfields; i++) {
-		l->frag[i] = json_fragment(i == 0 ? "{" : ",", s->fields[i].name, ":",
-					   &l->frag_len[i]);
-		if (l->frag[i] == NULL)
+		const struct field *f = &s->fields[i];
+		size_t k = l->nprint;
+
+		if (f->omit)
+			continue;
+		l->field[k] = f;
+		l->frag[k] = json_fragment(k == 0 ? "{" : ",", f->name, ":", &l->frag_len[k]);
+		if (l->frag[k] == NULL)
 			goto fail;
-		l->is_float[i] = (uint8_t)field_is_float((enum field_type)s->fields[i].type);
-		l->has_magic |= s->fields[i].is_magic;
-		l->bound += l->frag_len[i] + JSNUM_MAX;
+		l->bound += l->frag_len[k] + value_bound(f);
+		l->nprint++;
 	}
 	l->schema_frag = json_fragment(",\"_schema\":", s->name, "", &l->schema_frag_len);
 	if (l->schema_frag == NULL)
@@ -132,26 +155,155 @@ put_meta(char *o, const struct record_meta *m, const char *schema_frag, size_t s
 	return o;
 }
 
-/* Field i's fragment and value; returns the end. */
+static const char hex_digits[] = "0123456789abcdef";
+
+/*
+ * Length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms,
+ * no surrogates, nothing past U+10FFFF) at p[0..n), or 0.
+ */
+static size_t
+utf8_len(const uint8_t *p, size_t n)
+{
+	uint8_t c = p[0], lo = 0x80, hi = 0xBF;
+	size_t len;
+
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (c == 0xE0)
+		lo = 0xA0;
+	else if (c == 0xED)
+		hi = 0x9F;
+	else if (c == 0xF0)
+		lo = 0x90;
+	else if (c == 0xF4)
+		hi = 0x8F;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+/* A str field: a JSON string, escaped as JSON.stringify escapes. */
+static char *
+put_str(char *o, const uint8_t *p, size_t n)
+{
+	*o++ = '"';
+	for (size_t i = 0; i < n && p[i] != 0;) {
+		uint8_t c = p[i];
+		size_t len;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			*o++ = (char)c;
+			i++;
+			continue;
+		}
+		if (c < 0x80) {
+			*o++ = '\\';
+			switch (c) {
+			case '"':  *o++ = '"'; break;
+			case '\\': *o++ = '\\'; break;
+			case '\b': *o++ = 'b'; break;
+			case '\f': *o++ = 'f'; break;
+			case '\n': *o++ = 'n'; break;
+			case '\r': *o++ = 'r'; break;
+			case '\t': *o++ = 't'; break;
+			default:
+				memcpy(o, "u00", 3);
+				o[3] = hex_digits[c >> 4];
+				o[4] = hex_digits[c & 15];
+				o += 5;
+				break;
+			}
+			i++;
+			continue;
+		}
+		if ((len = utf8_len(p + i, n - i)) > 0) {
+			memcpy(o, p + i, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(o, "\xEF\xBF\xBD", 3);   /* U+FFFD for this one byte */
+			o += 3;
+			i++;
+		}
+	}
+	*o++ = '"';
+	return o;
+}
+
+static char *
+put_hex(char *o, const uint8_t *p, size_t n)
+{
+	*o++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		o[0] = hex_digits[p[i] >> 4];
+		o[1] = hex_digits[p[i] & 15];
+		o += 2;
+	}
+	*o++ = '"';
+	return o;
+}
+
+/* Field k's fragment; returns the end. */
 static inline char *
-put_field(char *o, const struct record_layout *l, size_t i, union value v)
+put_frag(char *o, const struct record_layout *l, size_t k)
 {
 	/*
 	 * Field names are short: a fragment up to FRAG_COPY bytes goes as one
 	 * fixed-size move of its zero-padded buffer.  The bytes past its
 	 * length land in the value's room (record_bound) and are overwritten.
 	 */
-	if (l->frag_len[i] <= FRAG_COPY) {
-		memcpy(o, l->frag[i], FRAG_COPY);
-		o += l->frag_len[i];
-	} else {
-		o = put(o, l->frag[i], l->frag_len[i]);
+	if (l->frag_len[k] <= FRAG_COPY) {
+		memcpy(o, l->frag[k], FRAG_COPY);
+		return o + l->frag_len[k];
 	}
-	if (l->is_float[i])
-		o += jsnum_double(v.f, o);
-	else
+	return put(o, l->frag[k], l->frag_len[k]);
+}
+
+/* A numeric value (schema_value()) as field f prints it. */
+static inline char *
+put_number(char *o, const struct field *f, union value v)
+{
+	switch (f->print) {
+	case PR_INT:
+		return o + jsnum_i64(v.i, o);
+	case PR_U64:
+		return o + jsnum_u64(v.u, o);
+	case PR_INT_STRING:
+		*o++ = '"';
 		o += jsnum_i64(v.i, o);
-	return o;
+		*o++ = '"';
+		return o;
+	case PR_U64_STRING:
+		*o++ = '"';
+		o += jsnum_u64(v.u, o);
+		*o++ = '"';
+		return o;
+	default:  /* PR_F32, PR_F64, PR_SCALED */
+		return o + jsnum_double(v.f, o);
+	}
+}
+
+/* Printed field k, decoded from the frame as it is written. */
+static inline char *
+put_field(char *o, const struct record_layout *l, size_t k, const uint8_t *frame)
+{
+	const struct field *f = l->field[k];
+
+	o = put_frag(o, l, k);
+	if (f->print == PR_STR)
+		return put_str(o, frame + f->offset, f->len);
+	if (f->print == PR_HEX)
+		return put_hex(o, frame + f->offset, f->len);
+	return put_number(o, f, schema_value(f, frame));
 }
 
 static inline char *
@@ -168,10 +320,20 @@ size_t
 record_write(char *out, const struct record_layout *l, const union value *v,
 	     const struct record_meta *m)
 {
+	const struct field *base = l->schema->fields;
 	char *o = out;
 
-	for (size_t i = 0; i < l->schema->nfields; i++)
-		o = put_field(o, l, i, v[i]);
+	for (size_t k = 0; k < l->nprint; k++) {
+		const struct field *f = l->field[k];
+
+		o = put_frag(o, l, k);
+		if (f->print == PR_STR || f->print == PR_HEX) {
+			*o++ = '"';   /* values hold no bytes (schema.h) */
+			*o++ = '"';
+		} else {
+			o = put_number(o, f, v[f - base]);
+		}
+	}
 	o = put_end(o, l, m);
 	return (size_t)(o - out);
 }
@@ -180,11 +342,10 @@ size_t
 record_write_frame(char *out, const struct record_layout *l, const uint8_t *frame,
 		   const struct record_meta *m)
 {
-	const struct schema *s = l->schema;
 	char *o = out;
 
-	for (size_t i = 0; i < s->nfields; i++)
-		o = put_field(o, l, i, schema_field(&s->fields[i], frame));
+	for (size_t k = 0; k < l->nprint; k++)
+		o = put_field(o, l, k, frame);
 	o = put_end(o, l, m);
 	return (size_t)(o - out);
 }

@@ -6,6 +6,7 @@
  * record is then copying those fragments and formatting numbers (jsnum) in
  * between.  Metadata, when on, follows the decoded fields:
  *   ,"_listener":"NAME","_schema":"SCHEMA","_peer":"ADDR:PORT","_rx_ms":MS
+ * Fields marked omit are checked (their magic) but not written.
  * Unmapped TLV frames are written as {"type":T,"length":L,"value":"BASE64"}
  * with "_schema":"raw".  Every function that writes is given room for
  * record_bound() bytes and never checks again.  Pure apart from start-up
@@ -19,13 +20,15 @@
 
 #include "schema.h"
 
-/* A schema's prepared fragments.  Owned by whoever embeds it. */
+/* A schema's prepared fragments, for its printed (not omit) fields in
+ * line order.  Owned by whoever embeds it. */
 struct record_layout {
 	const struct schema *schema;          /* borrowed, outlives the layout */
+	size_t  nprint;
+	const struct field *field[SCHEMA_MAX_FIELDS];  /* borrowed from schema */
 	char   *frag[SCHEMA_MAX_FIELDS];      /* `{"name":` then `,"name":` */
 	size_t  frag_len[SCHEMA_MAX_FIELDS];
-	uint8_t is_float[SCHEMA_MAX_FIELDS];  /* field_is_float, looked up once */
-	uint8_t has_magic;                    /* frames need schema_check's magic test */
+	uint8_t needs_check;                  /* a magic or a checksum: schema_check */
 	char   *schema_frag;                  /* `,"_schema":"name"` */
 	size_t  schema_frag_len;
 	size_t  bound;                        /* longest record without metadata */
@@ -52,12 +55,20 @@ void record_layout_clear(struct record_layout *l);
 size_t record_bound(const struct record_layout *l, const struct record_meta *m);
 size_t record_raw_bound(size_t value_len, const struct record_meta *m);
 
-/* Writes the record and its '\n' at out; returns the bytes written. */
+/*
+ * Writes the record of values v (schema_decode()'s, indexed like the
+ * schema's fields) and its '\n' at out; returns the bytes written.  For
+ * tests and fuzzers: a str or hex field has no value there and prints "".
+ */
 size_t record_write(char *out, const struct record_layout *l, const union value *v,
 		    const struct record_meta *m);
 /*
- * The same record straight from a frame (borrowed) that has passed
- * schema_check(): each field is decoded as it is written.
+ * Writes the record of a frame (borrowed) that has passed schema_check(),
+ * and its '\n', at out; returns the bytes written.  Each field is decoded
+ * as it is written: numbers as JavaScript's JSON.stringify prints them
+ * (64-bit integers exactly), str as a JSON string of the bytes up to the
+ * first NUL (valid UTF-8 kept, each invalid byte U+FFFD), hex as lowercase
+ * digits.
  */
 size_t record_write_frame(char *out, const struct record_layout *l, const uint8_t *frame,
 			  const struct record_meta *m);

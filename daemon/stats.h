@@ -31,6 +31,11 @@
 	X(bad_magic)          \
 	X(bad_size)           \
 	X(bad_type)           \
+	X(bad_checksum)       \
+	X(frames_skipped)     \
+	X(resyncs)            \
+	X(resync_bytes)       \
+	X(resync_giveups)     \
 	X(oversize)           \
 	X(truncated)          \
 	X(idle_closed)        \

@@ -44,11 +44,12 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -DINGESTD_TESTING
 FUZZ_WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wformat=2 \
                 -Wno-format-nonliteral
-FUZZ_LIBS    := -ljansson -linih -lm
+FUZZ_LIBS    := -ljansson -linih -lz -lm
 
 # Only the pure modules the targets exercise (no libev): framer, schema,
-# record + jsnum (+ the Dragonbox shim), config + log (log_level_parse) + stats (its counters).
-FUZZ_MODULES := framer schema record jsnum config log stats
+# record + jsnum (+ the Dragonbox shim), config + log (log_level_parse) + stats (its counters),
+# schema + checksum + decode (config resolves on_bad_frame names through decode).
+FUZZ_MODULES := framer schema checksum decode record jsnum config log stats
 FUZZ_MOD_OBJS := $(FUZZ_MODULES:%=$(FUZZ_BUILD)/obj/daemon/%.o) \
                  $(FUZZ_BUILD)/obj/daemon/jsnum_dragonbox.o
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)

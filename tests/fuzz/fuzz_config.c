@@ -4,10 +4,12 @@
  * Never a crash or a leak.  A success must leave a struct config that keeps
  * config.h's and config/ingestd.ini's promises: at least one listener (at
  * most CONFIG_MAX_LISTENERS), unique valid names, numeric addresses, no two
- * listeners on one address and non-zero port; fixed listeners with a
- * built-in schema and fixed_size equal to its size and no type map; TLV
- * listeners with no schema, max_value <= 65535, slab_size >= max_value + 3
- * and only built-in schemas in the type map; pool values in their ranges
+ * listeners on one address and non-zero port; fixed listeners with 1..16
+ * schemas (built-in, or declared ones that keep schema.h's promises), all
+ * of fixed_size, each with a magic when there are several, each able to
+ * resync under on_bad_frame = resync, and no type map; TLV listeners with
+ * no schema list, max_value <= 65535, slab_size >= max_value + 3, no
+ * resync, and only valid schemas no larger than max_value in the type map; pool values in their ranges
  * with reserve < slabs, waiters_low < max_waiters and 1 <= max_retained <=
  * slabs - reserve.  A failure must leave one non-empty line that starts with
  * "SOURCE:".  A second load with a small error buffer (0..40 bytes) must
@@ -27,10 +29,38 @@
 #define SOURCE "fuzz.ini"
 #define ERRLEN 512
 
+/* A built-in table, or a declared one of c that keeps schema.h's promises:
+ * size 1..65535, 1..32 fields each inside the frame, one printed at least,
+ * a checksum inside the frame that does not cover its own bytes. */
 static int
-builtin_schema(const struct schema *s)
+valid_schema(const struct config *c, const struct schema *s)
 {
-	return s != NULL && schema_find(s->name) == s;
+	size_t printed = 0;
+
+	if (s == NULL)
+		return 0;
+	if (schema_find(s->name) == s)
+		return 1;
+	if (s < c->schemas || s >= c->schemas + c->nschemas)
+		return 0;
+	CHECK(s->size >= 1 && s->size <= 65535);
+	CHECK(s->nfields >= 1 && s->nfields <= SCHEMA_MAX_FIELDS);
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+
+		CHECK(f->offset + field_width(f) <= s->size);
+		CHECK(f->name[0] != '\0' && f->name[0] != '_');
+		printed += !f->omit;
+	}
+	CHECK(printed > 0);
+	if (s->checksum.algo != CK_NONE) {
+		const struct schema_checksum *k = &s->checksum;
+		size_t w = checksum_width((enum checksum_algo)k->algo);
+
+		CHECK(k->offset + w <= s->size && k->last < s->size && k->first <= k->last);
+		CHECK(k->offset > k->last || k->offset + w - 1 < k->first);
+	}
+	return 1;
 }
 
 static int
@@ -117,19 +147,29 @@ check_config(const struct config *c)
 			CHECK(l->port == 0 || c->listeners[j].port != l->port ||
 			      memcmp(&addrs[j], &addrs[i], sizeof(addrs[i])) != 0);
 		}
+		CHECK(l->on_bad_frame >= ON_BAD_CLOSE && l->on_bad_frame <= ON_BAD_RESYNC);
+		CHECK(l->max_resync >= 1);
 		if (l->framer.kind == FRAMING_FIXED) {
-			CHECK(builtin_schema(l->schema));
-			CHECK(l->framer.fixed_size == l->schema->size);
+			CHECK(l->nschemas >= 1 && l->nschemas <= CONFIG_MAX_LISTENER_SCHEMAS);
+			for (size_t k = 0; k < l->nschemas; k++) {
+				CHECK(valid_schema(c, l->schemas[k]));
+				CHECK(l->framer.fixed_size == l->schemas[k]->size);
+				CHECK(l->nschemas == 1 || schema_has_magic(l->schemas[k]));
+				CHECK(l->on_bad_frame != ON_BAD_RESYNC ||
+				      schema_can_resync(l->schemas[k]));
+			}
 			for (int t = 0; t < 256; t++)
 				CHECK(l->tlv_map[t] == NULL);
 		} else {
 			CHECK(l->framer.kind == FRAMING_TLV);
-			CHECK(l->schema == NULL);
+			CHECK(l->nschemas == 0);
+			CHECK(l->on_bad_frame != ON_BAD_RESYNC);
 			CHECK(l->framer.max_value <= 65535);
 			CHECK(pc->slab_size >= l->framer.max_value + TLV_HEADER_SIZE);
 			CHECK(l->tlv_map[0] == NULL);
 			for (int t = 1; t < 256; t++)
-				CHECK(l->tlv_map[t] == NULL || builtin_schema(l->tlv_map[t]));
+				CHECK(l->tlv_map[t] == NULL || (valid_schema(c, l->tlv_map[t]) &&
+								l->tlv_map[t]->size <= l->framer.max_value));
 		}
 	}
 }

@@ -116,21 +116,21 @@ check_default_values(const struct config *c)
 
 	const struct listener_conf *l = &c->listeners[0];
 	assert_int_equal(l->framer.kind, FRAMING_FIXED);
-	assert_ptr_equal(l->schema, s24);
+	assert_ptr_equal(l->schemas[0], s24);
 	assert_int_equal(l->framer.fixed_size, 24);
 	for (int t = 0; t < 256; t++)
 		assert_null(l->tlv_map[t]);
 
 	l = &c->listeners[1];
 	assert_int_equal(l->framer.kind, FRAMING_TLV);
-	assert_null(l->schema);
+	assert_int_equal(l->nschemas, 0);
 	assert_int_equal(l->framer.max_value, 65535);
 	for (int t = 0; t < 256; t++)
 		assert_ptr_equal(l->tlv_map[t], t == 1 ? s24 : t == 2 ? l16 : NULL);
 
 	l = &c->listeners[2];
 	assert_int_equal(l->framer.kind, FRAMING_FIXED);
-	assert_ptr_equal(l->schema, l16);
+	assert_ptr_equal(l->schemas[0], l16);
 	assert_int_equal(l->framer.fixed_size, 16);
 }
 
@@ -157,7 +157,8 @@ assert_config_equal(const struct config *a, const struct config *b)
 		assert_int_equal(x->framer.kind, y->framer.kind);
 		assert_int_equal(x->framer.fixed_size, y->framer.fixed_size);
 		assert_int_equal(x->framer.max_value, y->framer.max_value);
-		assert_ptr_equal(x->schema, y->schema);
+		assert_int_equal(x->nschemas, y->nschemas);
+		assert_memory_equal(x->schemas, y->schemas, sizeof(x->schemas));
 		assert_memory_equal(x->tlv_map, y->tlv_map, sizeof(x->tlv_map));
 		assert_int_equal(x->line, y->line);
 	}
@@ -427,18 +428,18 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	{ "unknown_section",
 	  "[output]\npath = -\n\n[listner x]\naddress = ::1\n",
 	  "%s:4: [listner x]: unknown section (known: output, pool, limits, log, "
-	  "metrics, listener NAME)" },
+	  "metrics, listener NAME, schema NAME)" },
 	{ "unknown_empty_section",
 	  FIXED_A "[statistics]\n",
 	  "%s:6: [statistics]: unknown section (known: output, pool, limits, log, "
-	  "metrics, listener NAME)" },
+	  "metrics, listener NAME, schema NAME)" },
 	{ "unknown_key",
 	  "[output]\ncolour = red\n",
 	  "%s:2: colour: unknown key in [output] (known: path, metadata, cache_window, preallocate)" },
 	{ "unknown_listener_key",
 	  FIXED_A "colour = red\n",
 	  "%s:6: colour: unknown key in [listener a] (known: address, port, framing, schema, "
-	  "type.N, max_frame, recv_buffer)" },
+	  "type.N, max_frame, recv_buffer, on_bad_frame, max_resync)" },
 	{ "key_in_wrong_section",
 	  "[pool]\nlevel = info\n",
 	  "%s:2: level: unknown key in [pool] (known: slab_size, slabs, overflow, reserve, "
