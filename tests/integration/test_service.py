@@ -672,24 +672,28 @@ class ManPages(unittest.TestCase):
 
     def test_ingestd_8(self):
         text = self.render(self.PAGES[0])
-        for word in ("SYNOPSIS", "--config", "--check-config", "--help", "SIGTERM", "SIGINT",
+        for word in ("SYNOPSIS", "--config", "--check-config", "--decode", "--help", "SIGTERM", "SIGINT",
                      "SIGHUP", "SIGUSR1", "EXIT STATUS", "FILES", "SYSTEMD INTEGRATION",
                      "READY=1", "STATUS=", "STOPPING=1", "RELOADING=1", "WATCHDOG=1",
                      "LISTEN_FDNAMES", "JOURNAL_STREAM", "MONOTONIC_USEC="):
             self.assertIn(word, self.flat(text))
-        for code in ("0", "1", "64", "71", "78"):
+        for code in ("0", "1", "64", "65", "66", "71", "74", "78"):
             self.assertRegex(text, r"(?m)^\s+%s\s*$|^\s+%s\s{2,}\S" % (code, code), code)
 
     def test_ingestd_ini_5_documents_every_key(self):
         text = self.render(self.PAGES[1])
         with open(os.path.join(ROOT, "config", "ingestd.ini")) as f:
-            keys = {re.sub(r"\.\d+$", ".N", k)
-                    for k in re.findall(r"(?m)^([a-z_]+(?:\.\d+)?) = ", f.read())}
-        self.assertIn("type.N", keys)
-        self.assertIn("recv_buffer", keys)
+            shipped = f.read()
+        # Keys set in the file, and those of its commented [schema] example.
+        keys = {re.sub(r"\.\d+$", ".N", re.sub(r"^field\.\w+$", "field.NAME", k))
+                for k in re.findall(r"(?m)^(?:; )?([a-z_]+(?:\.\w+)?)\s*= ", shipped)}
+        for key in ("type.N", "recv_buffer", "field.NAME", "size", "order", "checksum",
+                    "on_bad_frame", "max_resync"):
+            self.assertIn(key, keys)
         for key in sorted(keys):
             self.assertRegex(text, r"(?m)^\s+%s = " % re.escape(key), key)
-        for section in ("[output]", "[pool]", "[limits]", "[log]", "[metrics]", "[listener NAME]"):
+        for section in ("[output]", "[pool]", "[limits]", "[log]", "[metrics]", "[listener NAME]",
+                        "[schema NAME]"):
             self.assertIn(section, text)
 
 
