@@ -297,8 +297,26 @@ static inline char *
 put_field(char *o, const struct record_layout *l, size_t k, const uint8_t *frame)
 {
 	const struct field *f = l->field[k];
+	const uint8_t *q = frame + f->offset;
 
 	o = put_frag(o, l, k);
+	switch (f->fast) {
+	case FAST_U8:    return o + jsnum_i64(q[0], o);
+	case FAST_I8:    return o + jsnum_i64((int8_t)q[0], o);
+	case FAST_U16BE: return o + jsnum_i64(schema_be16(q), o);
+	case FAST_U16LE: return o + jsnum_i64(schema_le16(q), o);
+	case FAST_I16BE: return o + jsnum_i64((int16_t)schema_be16(q), o);
+	case FAST_I16LE: return o + jsnum_i64((int16_t)schema_le16(q), o);
+	case FAST_U32BE: return o + jsnum_i64(schema_be32(q), o);
+	case FAST_U32LE: return o + jsnum_i64(schema_le32(q), o);
+	case FAST_I32BE: return o + jsnum_i64((int32_t)schema_be32(q), o);
+	case FAST_I32LE: return o + jsnum_i64((int32_t)schema_le32(q), o);
+	case FAST_F32BE: return o + jsnum_double(schema_f32(schema_be32(q)), o);
+	case FAST_F32LE: return o + jsnum_double(schema_f32(schema_le32(q)), o);
+	case FAST_F64BE: return o + jsnum_double(schema_f64(schema_be64(q)), o);
+	case FAST_F64LE: return o + jsnum_double(schema_f64(schema_le64(q)), o);
+	default:         break;
+	}
 	if (f->print == PR_STR)
 		return put_str(o, frame + f->offset, f->len);
 	if (f->print == PR_HEX)

@@ -538,6 +538,19 @@ derive(struct field *f)
 		f->print = f->json_string ? PR_U64_STRING : PR_U64;
 	else
 		f->print = f->json_string ? PR_INT_STRING : PR_INT;
+	f->fast = FAST_NONE;
+	if (f->print == PR_INT && !f->has_bits) {
+		static const uint8_t fast_int[FT__COUNT][2] = {
+			[FT_U8]  = { FAST_U8, FAST_U8 },       [FT_I8]  = { FAST_I8, FAST_I8 },
+			[FT_U16] = { FAST_U16BE, FAST_U16LE }, [FT_I16] = { FAST_I16BE, FAST_I16LE },
+			[FT_U32] = { FAST_U32BE, FAST_U32LE }, [FT_I32] = { FAST_I32BE, FAST_I32LE },
+		};
+		f->fast = fast_int[f->type][f->order];
+	} else if (f->print == PR_F32) {
+		f->fast = f->order == BO_LITTLE ? FAST_F32LE : FAST_F32BE;
+	} else if (f->print == PR_F64) {
+		f->fast = f->order == BO_LITTLE ? FAST_F64LE : FAST_F64BE;
+	}
 }
 
 int
