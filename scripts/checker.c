@@ -2,7 +2,8 @@
  * checker: exactly-once and value checker of ingestd's JSON Lines output,
  * for the packets scripts/loadgen.c sends (derivation in loadgen_packets.h).
  *
- * Check mode:  checker -c N -n M [-f FORMAT -t TYPE -s SIZE --conn-base K] FILE...
+ * Check mode:  checker -c N -n M [-f FORMAT -t TYPE -s SIZE --conn-base K]
+ *                      [--schema-name NAME] FILE...
  *   Reads the files in the order given (rotated output: oldest first) and
  *   classifies every line:
  *     malformed     not a JSON object of the expected shape (keys, in order:
@@ -15,7 +16,9 @@
  *                   same conn (still counted ok when its values are right)
  *     bad_value     a field differs from the derivation (numbers compared
  *                   exactly: floats by strtod of the text == the widened f32),
- *                   a wrong _schema, or an id that is not a valid integer
+ *                   a wrong _schema (the format's name, or --schema-name's:
+ *                   a schema declared in the config with another name), or
+ *                   an id that is not a valid integer
  *     ok            first sight of (conn, seq) with every value right
  *   missing = N*M minus the (conn, seq) pairs seen.  Prints to stdout
  *     checker: lines= ok= missing= duplicate= out_of_order= bad_value= malformed= foreign= expected=
@@ -24,11 +27,12 @@
  *   The fast path parses the exact compact form the daemon writes; any other
  *   line is handed to jansson, which decides whether it is a JSON object of
  *   the expected shape (then checked like the rest) or malformed.
- *   The connection id is sensorId / deviceId / the raw value's first 4
- *   bytes, the seq is timestamp / uptime / bytes 4..11 (so output of
- *   `loadgen --latency` cannot be checked here).  Every line must have the
- *   one schema's shape: split a file that mixes schemas first, e.g. with
- *   grep '"_schema":"sensor24"'.  Limits: N <= 100000, M < 2^32,
+ *   The connection id is sensorId / deviceId / devId / the raw value's
+ *   first 4 bytes, the seq is timestamp / uptime / count >> 16 (env16's
+ *   count reads seq and the CRC, see loadgen_packets.h) / bytes 4..11 (so
+ *   output of `loadgen --latency` cannot be checked here).  Every line must
+ *   have the one schema's shape: split a file that mixes schemas first, e.g.
+ *   with grep '"_schema":"sensor24"'.  Limits: N <= 100000, M < 2^32,
  *   N*M <= 2^34 (a bitmap of N*M/8 bytes).
  *
  * Tail mode:   checker --tail FILE --count K [--timeout SEC] [--from-start]
@@ -70,7 +74,7 @@
 /* ------------------------------------------------------------------ */
 /* options */
 
-enum kind { K_SENSOR24, K_LEGACY16, K_RAW };
+enum kind { K_SENSOR24, K_LEGACY16, K_ENV16, K_RAW };
 enum meta_policy { META_ANY, META_YES, META_NO };
 
 static struct {
@@ -82,6 +86,7 @@ static struct {
 	unsigned    tlv_type;
 	size_t      tlv_size;
 	uint64_t    conn_base;
+	const char *schema_name;   /* --schema-name: the _schema expected */
 	enum meta_policy meta;
 	int         allow_foreign;
 	uint64_t    max_report;
@@ -99,11 +104,14 @@ static void usage(FILE *f)
 "Checks ingestd's JSON Lines output against what `loadgen -c N -n M ...` sent.\n"
 "  -c N             connections loadgen used (1..%llu)\n"
 "  -n M             packets per connection (0..%llu)\n"
-"  -f FORMAT        sensor24 | legacy16 | tlv (default sensor24)\n"
+"  -f FORMAT        sensor24 | legacy16 | env16 | tlv (default sensor24)\n"
 "  -t TYPE          TLV type 1..255 (default 1)\n"
-"  -s SIZE          TLV value size (default 24; 16 for type 2)\n"
+"  -s SIZE          TLV value size (default 24; 16 for type 2 and env16)\n"
 "  --tlv-as KIND    what the daemon makes of the TLV type: sensor24 | legacy16 |\n"
-"                   raw (default: 1 -> sensor24, 2 -> legacy16, else raw)\n"
+"                   env16 | raw (default: 1 -> sensor24, 2 -> legacy16, else raw)\n"
+"  --schema-name NAME  the _schema the records carry (default: the format's\n"
+"                   name; for a schema declared in the config under another\n"
+"                   name with the same layout, e.g. s24decl)\n"
 "  --conn-base K    loadgen's --conn-base (default 0)\n"
 "  --meta any|yes|no  metadata keys optional (default), required, forbidden\n"
 "  --allow-foreign  lines of other connection ids are not an error\n"
@@ -145,6 +153,10 @@ static const struct fdesc sensor24_fields[] = {
 static const struct fdesc legacy16_fields[] = {
 	{ "signature", F_INT }, { "deviceId", F_INT }, { "voltage", F_NUM },
 	{ "status", F_INT }, { "checksum", F_INT }, { "uptime", F_INT },
+};
+static const struct fdesc env16_fields[] = {
+	{ "devId", F_INT }, { "temp_c", F_NUM }, { "rh", F_NUM }, { "lowBatt", F_INT },
+	{ "mode", F_INT }, { "count", F_INT },
 };
 static const struct fdesc raw_fields[] = {
 	{ "type", F_INT }, { "length", F_INT }, { "value", F_STR },
@@ -197,9 +209,13 @@ static void setup_shape(void)
 		fields = sensor24_fields; nfields = 7; schema_name = "sensor24"; break;
 	case K_LEGACY16:
 		fields = legacy16_fields; nfields = 6; schema_name = "legacy16"; break;
+	case K_ENV16:
+		fields = env16_fields; nfields = 6; schema_name = "env16"; break;
 	case K_RAW:
 		fields = raw_fields; nfields = 3; schema_name = "raw"; break;
 	}
+	if (opt.schema_name)
+		schema_name = opt.schema_name;
 	for (size_t j = 0; j < nfields; j++) {
 		frag[j] = make_frag(fields[j].name, j == 0);
 		frag_len[j] = strlen(frag[j]);
@@ -639,6 +655,12 @@ static int identify(const struct rec *r, uint64_t *conn, uint64_t *seq)
 		if (!tok_int(&r->f[1], &c) || !tok_int(&r->f[5], &s) || c < 0 || s < 0)
 			return 0;
 		break;
+	case K_ENV16:
+		/* count = seq * 65536 + the CRC's bytes (loadgen_packets.h) */
+		if (!tok_int(&r->f[0], &c) || !tok_int(&r->f[5], &s) || c < 0 || s < 0)
+			return 0;
+		s >>= 16;
+		break;
 	case K_RAW: {
 		uint8_t id[12];
 		if (!b64_decode12(r->f[2].p, r->f[2].len, id))
@@ -685,6 +707,19 @@ static int check_values(const struct rec *r, uint64_t conn, uint64_t seq)
 		ok &= check_int(r, 3, p.status);
 		ok &= check_int(r, 4, p.checksum);
 		ok &= check_int(r, 5, p.uptime);
+		break;
+	}
+	case K_ENV16: {
+		struct lg_env16 p;
+		uint8_t frame[LG_ENV16_SIZE];
+		lg_env16_derive(conn, seq, &p);
+		lg_env16_encode(&p, frame);
+		ok &= check_int(r, 0, p.dev_id);
+		ok &= check_num(r, 1, lg_env16_temp_c(&p), NULL);
+		ok &= check_num(r, 2, lg_env16_rh(&p), NULL);
+		ok &= check_int(r, 3, lg_env16_low_batt(&p));
+		ok &= check_int(r, 4, lg_env16_mode(&p));
+		ok &= check_int(r, 5, (int64_t)lg_env16_count(frame));
 		break;
 	}
 	case K_RAW:
@@ -1092,7 +1127,7 @@ static int run_tail(void)
 int main(int argc, char **argv)
 {
 	enum { O_BASE = 256, O_TLVAS, O_META, O_FOREIGN, O_MAXREP, O_TAIL, O_COUNT, O_TIMEOUT,
-	       O_FROMSTART };
+	       O_FROMSTART, O_SCHEMA };
 	static const struct option lopts[] = {
 		{ "conn-base", required_argument, NULL, O_BASE },
 		{ "tlv-as", required_argument, NULL, O_TLVAS },
@@ -1103,6 +1138,7 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, O_COUNT },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "from-start", no_argument, NULL, O_FROMSTART },
+		{ "schema-name", required_argument, NULL, O_SCHEMA },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1120,8 +1156,9 @@ int main(int argc, char **argv)
 			opt.fmt_tlv = 0;
 			if (!strcmp(optarg, "sensor24")) opt.kind = K_SENSOR24;
 			else if (!strcmp(optarg, "legacy16")) opt.kind = K_LEGACY16;
+			else if (!strcmp(optarg, "env16")) opt.kind = K_ENV16;
 			else if (!strcmp(optarg, "tlv")) opt.fmt_tlv = 1;
-			else usage_error("-f: unknown format '%s' (sensor24, legacy16, tlv)", optarg);
+			else usage_error("-f: unknown format '%s' (sensor24, legacy16, env16, tlv)", optarg);
 			break;
 		case 't': opt.tlv_type = (unsigned)parse_u64(optarg, 1, 255, "-t"); break;
 		case 's': opt.tlv_size = (size_t)parse_u64(optarg, 0, 65535, "-s"); size_given = 1; break;
@@ -1130,8 +1167,9 @@ int main(int argc, char **argv)
 			opt.kind_forced = 1;
 			if (!strcmp(optarg, "sensor24")) opt.kind = K_SENSOR24;
 			else if (!strcmp(optarg, "legacy16")) opt.kind = K_LEGACY16;
+			else if (!strcmp(optarg, "env16")) opt.kind = K_ENV16;
 			else if (!strcmp(optarg, "raw")) opt.kind = K_RAW;
-			else usage_error("--tlv-as: unknown kind '%s' (sensor24, legacy16, raw)", optarg);
+			else usage_error("--tlv-as: unknown kind '%s' (sensor24, legacy16, env16, raw)", optarg);
 			break;
 		case O_META:
 			if (!strcmp(optarg, "any")) opt.meta = META_ANY;
@@ -1150,6 +1188,11 @@ int main(int argc, char **argv)
 				usage_error("--timeout: want seconds 0..86400, got '%s'", optarg);
 			break;
 		case O_FROMSTART: opt.from_start = 1; break;
+		case O_SCHEMA:
+			if (!*optarg || strpbrk(optarg, "\"\\") || strlen(optarg) > 200)
+				usage_error("--schema-name: want a plain name, not '%s'", optarg);
+			opt.schema_name = optarg;
+			break;
 		case ':':
 			usage_error("option %s needs an argument", argv[optind - 1]);
 		default:
@@ -1164,8 +1207,8 @@ int main(int argc, char **argv)
 			usage_error("--tail needs --count K");
 		if (optind < argc)
 			usage_error("--tail takes no FILE arguments ('%s')", argv[optind]);
-		if (opt.have_c || opt.have_n || fmt_given)
-			usage_error("--tail does not take -c, -n or -f");
+		if (opt.have_c || opt.have_n || fmt_given || opt.schema_name)
+			usage_error("--tail does not take -c, -n, -f or --schema-name");
 		return run_tail();
 	}
 	if (opt.count || opt.from_start)
@@ -1180,11 +1223,16 @@ int main(int argc, char **argv)
 			opt.kind = opt.tlv_type == 1 ? K_SENSOR24 : opt.tlv_type == 2 ? K_LEGACY16 : K_RAW;
 		if (opt.kind == K_LEGACY16 && !size_given)
 			opt.tlv_size = LG_LEGACY16_SIZE;
+		if (opt.kind == K_ENV16 && !size_given)
+			opt.tlv_size = LG_ENV16_SIZE;
 		if (opt.kind == K_SENSOR24 && opt.tlv_size != LG_SENSOR24_SIZE)
 			usage_error("-s: a sensor24 value (TLV type %u) is 24 bytes, not %zu", opt.tlv_type,
 				    opt.tlv_size);
 		if (opt.kind == K_LEGACY16 && opt.tlv_size != LG_LEGACY16_SIZE)
 			usage_error("-s: a legacy16 value (TLV type %u) is 16 bytes, not %zu", opt.tlv_type,
+				    opt.tlv_size);
+		if (opt.kind == K_ENV16 && opt.tlv_size != LG_ENV16_SIZE)
+			usage_error("-s: an env16 value (TLV type %u) is 16 bytes, not %zu", opt.tlv_type,
 				    opt.tlv_size);
 		if (opt.kind == K_RAW && opt.tlv_size < LG_RAW_ID_SIZE)
 			usage_error("-s: a raw value is at least %d bytes", LG_RAW_ID_SIZE);

@@ -2,7 +2,7 @@
  * loadgen: load generator for ingestd's benchmark and tests.
  *
  * Opens N TCP connections to host:port and sends M deterministic packets on
- * each (sensor24, legacy16 or TLV frames), from one thread with non-blocking
+ * each (sensor24, legacy16, env16 or TLV frames), from one thread with non-blocking
  * sockets and one epoll loop.  When a connection has sent everything it
  * shuts down its write side and waits for the peer to close (read returns
  * 0); loadgen exits once every connection is closed, or after --wait
@@ -22,11 +22,18 @@
  *   legacy16: signature=0xCAFE, deviceId=conn,
  *             voltage=(float)((seq+conn)%5000)*0.001f+3.3f,
  *             status=seq&0xff, checksum=(seq>>8)&0xff, uptime=seq
+ *   env16:    16 bytes for a schema declared in the config: proto=0x02,
+ *             devId=conn (u24 LE), temp_c raw=(int16)(seq*37+conn*101)
+ *             (i16 LE), rh raw=(seq+conn)%201, byte 7=(uint8)(seq*29+conn*3)
+ *             (lowBatt bit 0, mode bits 4..7), seq in bytes 8..13 (48 bits
+ *             BE), CRC-16/MODBUS of bytes 0..13 (LE) at 14 (the schema's
+ *             count, u64 BE @8, reads seq * 65536 + the CRC's bytes)
  *   tlv:      type -t, length -s; the value is a sensor24 packet for type 1
  *             (length must be 24), a legacy16 packet for type 2 (length 16),
  *             else raw bytes: conn u32 BE, seq u64 BE, then byte k =
  *             (uint8)(seq*131 + conn*31 + k*7 + (k>>8)).  --tlv-as overrides
- *             the value kind for a daemon configured with other mappings.
+ *             the value kind for a daemon configured with other mappings
+ *             (env16: length 16).
  * --latency (sensor24 values only) puts CLOCK_REALTIME in ms (with fraction)
  * at generation time into timestamp instead of seq, for `checker --tail`.
  *
@@ -73,8 +80,8 @@
 #define DEFAULT_WAIT   60.0
 #define TURN_BATCHES   4                   /* batches per conn per turn, unlimited rate */
 
-enum fmt { FMT_SENSOR24, FMT_LEGACY16, FMT_TLV };
-enum val { VAL_SENSOR24, VAL_LEGACY16, VAL_RAW };
+enum fmt { FMT_SENSOR24, FMT_LEGACY16, FMT_ENV16, FMT_TLV };
+enum val { VAL_SENSOR24, VAL_LEGACY16, VAL_ENV16, VAL_RAW };
 enum cstate { CS_CONNECTING, CS_SENDING, CS_DRAINING, CS_CLOSED };
 
 struct conn {
@@ -126,11 +133,12 @@ static void usage(FILE *f)
 "  -p PORT          port (required)\n"
 "  -c N             connections, 1..%u (default 1)\n"
 "  -n M             packets per connection, 0..%llu (default 1000)\n"
-"  -f FORMAT        sensor24 | legacy16 | tlv (default sensor24)\n"
+"  -f FORMAT        sensor24 | legacy16 | env16 | tlv (default sensor24)\n"
 "  -t TYPE          TLV type 1..255 (default 1)\n"
 "  -s SIZE          TLV value size (default 24); type 1: 24 (sensor24 value),\n"
-"                   type 2: 16 (legacy16 value), others: 12..65535 (raw bytes)\n"
-"  --tlv-as KIND    value kind for the TLV type: sensor24 | legacy16 | raw\n"
+"                   type 2: 16 (legacy16 value), others: 12..65535 (raw bytes);\n"
+"                   an env16 value (--tlv-as env16): 16\n"
+"  --tlv-as KIND    value kind for the TLV type: sensor24 | legacy16 | env16 | raw\n"
 "                   (default: 1 -> sensor24, 2 -> legacy16, else raw)\n"
 "  -r RATE          total packets/s over all connections, 0 = unlimited (default 0)\n"
 "  -b BYTES         batch size per write, %u..%u (default %u)\n"
@@ -138,7 +146,8 @@ static void usage(FILE *f)
 "                   writes (sets TCP_NODELAY)\n"
 "  --seed S         seed for --split (default 1)\n"
 "  --latency        timestamp = CLOCK_REALTIME ms at send time (sensor24 values)\n"
-"  --conn-base K    add K to the connection index in sensorId/deviceId (default 0)\n"
+"  --conn-base K    add K to the connection index in sensorId/deviceId/devId\n"
+"                   (default 0)\n"
 "  --wait SEC       after sending, wait at most SEC for the peer to close\n"
 "                   (default %.0f; on timeout: warning, exit 0)\n"
 "  --help           this help\n"
@@ -213,6 +222,12 @@ static void gen_frame(uint32_t idx, uint64_t seq, double rt_ms, uint8_t *out)
 		lg_legacy16_encode(&p, v);
 		break;
 	}
+	case VAL_ENV16: {
+		struct lg_env16 p;
+		lg_env16_derive(conn, seq, &p);
+		lg_env16_encode(&p, v);
+		break;
+	}
 	case VAL_RAW:
 		lg_raw_fill(conn, seq, v, opt.tlv_size);
 		break;
@@ -245,8 +260,9 @@ static void parse_args(int argc, char **argv)
 		case 'f':
 			if (!strcmp(optarg, "sensor24")) opt.fmt = FMT_SENSOR24;
 			else if (!strcmp(optarg, "legacy16")) opt.fmt = FMT_LEGACY16;
+			else if (!strcmp(optarg, "env16")) opt.fmt = FMT_ENV16;
 			else if (!strcmp(optarg, "tlv")) opt.fmt = FMT_TLV;
-			else usage_error("-f: unknown format '%s' (sensor24, legacy16, tlv)", optarg);
+			else usage_error("-f: unknown format '%s' (sensor24, legacy16, env16, tlv)", optarg);
 			break;
 		case 't': opt.tlv_type = (unsigned)parse_u64(optarg, 1, 255, "-t"); break;
 		case 's': opt.tlv_size = (size_t)parse_u64(optarg, 0, 65535, "-s"); size_given = 1; break;
@@ -266,8 +282,9 @@ static void parse_args(int argc, char **argv)
 			opt.val_forced = 1;
 			if (!strcmp(optarg, "sensor24")) opt.val = VAL_SENSOR24;
 			else if (!strcmp(optarg, "legacy16")) opt.val = VAL_LEGACY16;
+			else if (!strcmp(optarg, "env16")) opt.val = VAL_ENV16;
 			else if (!strcmp(optarg, "raw")) opt.val = VAL_RAW;
-			else usage_error("--tlv-as: unknown kind '%s' (sensor24, legacy16, raw)", optarg);
+			else usage_error("--tlv-as: unknown kind '%s' (sensor24, legacy16, env16, raw)", optarg);
 			break;
 		case O_HELP: usage(stdout); exit(0);
 		case ':':
@@ -293,16 +310,25 @@ static void parse_args(int argc, char **argv)
 		opt.val = VAL_LEGACY16; frame_size = LG_LEGACY16_SIZE; value_off = 0;
 		if (opt.val_forced) usage_error("--tlv-as needs -f tlv");
 		break;
+	case FMT_ENV16:
+		opt.val = VAL_ENV16; frame_size = LG_ENV16_SIZE; value_off = 0;
+		if (opt.val_forced) usage_error("--tlv-as needs -f tlv");
+		break;
 	case FMT_TLV:
 		if (!opt.val_forced)
 			opt.val = opt.tlv_type == 1 ? VAL_SENSOR24 : opt.tlv_type == 2 ? VAL_LEGACY16 : VAL_RAW;
 		if (opt.val == VAL_LEGACY16 && !size_given)
 			opt.tlv_size = LG_LEGACY16_SIZE;
+		if (opt.val == VAL_ENV16 && !size_given)
+			opt.tlv_size = LG_ENV16_SIZE;
 		if (opt.val == VAL_SENSOR24 && opt.tlv_size != LG_SENSOR24_SIZE)
 			usage_error("-s: a sensor24 value (TLV type %u) must be 24 bytes, not %zu",
 				    opt.tlv_type, opt.tlv_size);
 		if (opt.val == VAL_LEGACY16 && opt.tlv_size != LG_LEGACY16_SIZE)
 			usage_error("-s: a legacy16 value (TLV type %u) must be 16 bytes, not %zu",
+				    opt.tlv_type, opt.tlv_size);
+		if (opt.val == VAL_ENV16 && opt.tlv_size != LG_ENV16_SIZE)
+			usage_error("-s: an env16 value (TLV type %u) must be 16 bytes, not %zu",
 				    opt.tlv_type, opt.tlv_size);
 		if (opt.val == VAL_RAW && opt.tlv_size < LG_RAW_ID_SIZE)
 			usage_error("-s: a raw value must be at least %d bytes (it carries conn and seq)",
@@ -313,7 +339,8 @@ static void parse_args(int argc, char **argv)
 	}
 	if (opt.latency && opt.val != VAL_SENSOR24)
 		usage_error("--latency needs sensor24 values (-f sensor24, or -f tlv -t 1)");
-	if (opt.conn_base + opt.nconns - 1 > (opt.val == VAL_LEGACY16 ? (uint64_t)INT32_MAX : UINT32_MAX))
+	if (opt.conn_base + opt.nconns - 1 > (opt.val == VAL_LEGACY16 ? (uint64_t)INT32_MAX :
+					      opt.val == VAL_ENV16 ? (uint64_t)LG_ENV16_MAX_ID : UINT32_MAX))
 		usage_error("--conn-base %llu + -c %u overflows the id field",
 			    (unsigned long long)opt.conn_base, opt.nconns);
 }

@@ -22,6 +22,25 @@
  *   status      u8     @10 = seq & 0xff
  *   checksum    u8     @11 = (seq >> 8) & 0xff
  *   uptime      u32 LE @12 = seq  (as u32)
+ * env16 (16 bytes, little-endian but for count; decoded by a [schema env16]
+ * declared in the config, with bits, scaling and a checksum):
+ *   proto       u8      @0  = 0x02 (the schema's magic, not printed)
+ *   devId       u24 LE  @1  = conn  (conn < 2^24)
+ *   temp_c      i16 LE  @4  = (int16)((seq * 37 + conn * 101) & 0xffff),
+ *                             printed as raw / 100 (double)
+ *   rh          u8      @6  = (seq + conn) % 201, printed as raw * 0.5
+ *   byte 7              = (uint8)(seq * 29 + conn * 3):
+ *     lowBatt   bit 0       = byte7 & 1
+ *     mode      bits 4..7   = byte7 >> 4   (bits 1..3 are not printed)
+ *   bytes 8..13         = seq (48 bits, BE; seq < 2^48)
+ *   crc         u16 LE  @14 = CRC-16/MODBUS of bytes 0..13 (poly 0x8005
+ *                             reflected, i.e. 0xA001; init 0xFFFF; no final
+ *                             XOR; check value of "123456789" 0x4B37)
+ *   count       u64 BE  @8  = bytes 8..15 read big-endian, as the schema
+ *                             declares it (`u64 @8 be` in a 16-byte frame
+ *                             whose checksum is at 14..15): seq * 65536 +
+ *                             (byte 14 << 8 | byte 15), the CRC's bytes
+ *                             swapped; lg_env16_count() computes it
  * raw TLV value of L >= 12 bytes:
  *   bytes 0..3 = conn (u32 BE), bytes 4..11 = seq (u64 BE),
  *   byte k >= 12 = (uint8)(seq * 131 + conn * 31 + k * 7 + (k >> 8))
@@ -35,8 +54,11 @@
 
 #define LG_SENSOR24_SIZE 24
 #define LG_LEGACY16_SIZE 16
+#define LG_ENV16_SIZE   16
 #define LG_RAW_ID_SIZE   12
 #define LG_LEGACY16_SIG  0xCAFE
+#define LG_ENV16_PROTO   0x02
+#define LG_ENV16_MAX_ID  0xffffffu          /* devId is 24 bits */
 
 struct lg_sensor24 {
 	uint32_t sensor_id;
@@ -55,6 +77,15 @@ struct lg_legacy16 {
 	uint8_t  status;
 	uint8_t  checksum;
 	uint32_t uptime;
+};
+
+struct lg_env16 {
+	uint8_t  proto;
+	uint32_t dev_id;        /* 24 bits */
+	int16_t  temp_raw;      /* temp_c = temp_raw / 100 */
+	uint8_t  rh_raw;        /* rh = rh_raw * 0.5 */
+	uint8_t  flags;         /* byte 7: lowBatt bit 0, mode bits 4..7 */
+	uint64_t seq;           /* bytes 8..13 (48 bits) */
 };
 
 /*
@@ -114,6 +145,48 @@ static inline void lg_legacy16_derive(uint64_t conn, uint64_t seq, struct lg_leg
 	p->uptime = (uint32_t)seq;
 }
 
+static inline void lg_env16_derive(uint64_t conn, uint64_t seq, struct lg_env16 *p)
+{
+	uint16_t t = (uint16_t)((seq * 37u + conn * 101u) & 0xffff);
+
+	p->proto = LG_ENV16_PROTO;
+	p->dev_id = (uint32_t)(conn & LG_ENV16_MAX_ID);
+	p->temp_raw = (int16_t)(t > 0x7fff ? (int)t - 0x10000 : (int)t);
+	p->rh_raw = (uint8_t)((seq + conn) % 201u);
+	p->flags = (uint8_t)(seq * 29u + conn * 3u);
+	p->seq = seq & 0xffffffffffffull;
+}
+
+/* The values env16's schema prints, from the raw fields. */
+static inline double lg_env16_temp_c(const struct lg_env16 *p) { return (double)p->temp_raw / 100.0; }
+static inline double lg_env16_rh(const struct lg_env16 *p) { return (double)p->rh_raw * 0.5; }
+static inline int lg_env16_low_batt(const struct lg_env16 *p) { return p->flags & 1; }
+static inline int lg_env16_mode(const struct lg_env16 *p) { return p->flags >> 4; }
+
+/*
+ * CRC-16/MODBUS, one table lookup per byte (the table is the bitwise
+ * algorithm's result for each byte value, built on first use).
+ */
+static inline uint16_t lg_crc16_modbus(const uint8_t *p, size_t n)
+{
+	static uint16_t table[256];
+	static int ready;
+
+	if (!ready) {
+		for (unsigned b = 0; b < 256; b++) {
+			uint16_t c = (uint16_t)b;
+			for (int k = 0; k < 8; k++)
+				c = (uint16_t)((c & 1) ? (c >> 1) ^ 0xA001u : c >> 1);
+			table[b] = c;
+		}
+		ready = 1;
+	}
+	uint16_t crc = 0xFFFF;
+	for (size_t i = 0; i < n; i++)
+		crc = (uint16_t)((crc >> 8) ^ table[(crc ^ p[i]) & 0xff]);
+	return crc;
+}
+
 static inline void lg_put_be(uint8_t *out, uint64_t v, int n)
 {
 	for (int k = n - 1; k >= 0; k--) {
@@ -163,6 +236,26 @@ static inline void lg_legacy16_encode(const struct lg_legacy16 *p, uint8_t *out)
 	out[10] = p->status;
 	out[11] = p->checksum;
 	lg_put_le(out + 12, p->uptime, 4);
+}
+
+static inline void lg_env16_encode(const struct lg_env16 *p, uint8_t *out)
+{
+	out[0] = p->proto;
+	lg_put_le(out + 1, p->dev_id, 3);
+	lg_put_le(out + 4, (uint16_t)p->temp_raw, 2);
+	out[6] = p->rh_raw;
+	out[7] = p->flags;
+	lg_put_be(out + 8, p->seq, 6);
+	lg_put_le(out + 14, lg_crc16_modbus(out, 14), 2);
+}
+
+/* count as env16's schema reads it: the u64 BE at 8..15 of the encoded frame. */
+static inline uint64_t lg_env16_count(const uint8_t frame[LG_ENV16_SIZE])
+{
+	uint64_t v = 0;
+	for (int k = 8; k < 16; k++)
+		v = v << 8 | frame[k];
+	return v;
 }
 
 /* Fills the raw TLV value of (conn, seq); len must be >= LG_RAW_ID_SIZE. */
