@@ -130,9 +130,15 @@ decode_next(const struct listener_conf *lc, struct decode_state *st, const uint8
 			break;
 	}
 	if (k > room) {
-		out->action = DEC_CLOSE;
-		out->bad = DECODE_BAD_RESYNC_LIMIT;
-		return;
+		/* Slide as far as allowed first, so the resync is counted the
+		 * same however the bytes arrived; the next call gives up. */
+		if (room == 0) {
+			out->action = DEC_CLOSE;
+			out->bad = DECODE_BAD_RESYNC_LIMIT;
+			out->resync_start = 0;
+			return;
+		}
+		k = room;
 	}
 	st->resync_run += k;
 	out->action = DEC_SLIDE;

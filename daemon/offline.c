@@ -206,6 +206,22 @@ longest_record(const struct run *r, const struct record_meta *m)
 	return need;
 }
 
+/* `,"_peer":"TEXT"`; a file name is bytes, so not UTF-8 is not an error. */
+static char *
+peer_fragment(const char *text, size_t *len_out)
+{
+	static const char key[] = ",\"_peer\":";
+	size_t n = strlen(text);
+	char *out = malloc(sizeof(key) + 2 + 6 * n);
+
+	if (out == NULL)
+		return NULL;
+	memcpy(out, key, sizeof(key) - 1);
+	*len_out = sizeof(key) - 1 + record_json_bytes(out + sizeof(key) - 1,
+							(const uint8_t *)text, n);
+	return out;
+}
+
 static int
 open_inputs(struct run *r, char *const *paths, int n)
 {
@@ -232,8 +248,7 @@ open_inputs(struct run *r, char *const *paths, int n)
 		else
 			log_escape(in->shown, sizeof(in->shown), paths[i]);
 		snprintf(text, sizeof(text), is_stdin ? "stdin" : "file:%s", paths[i]);
-		in->peer = record_meta_string("_peer", text, &in->peer_len);
-		if (in->peer == NULL)
+		if ((in->peer = peer_fragment(text, &in->peer_len)) == NULL)
 			return -1;
 		in->fd = is_stdin ? STDIN_FILENO : open(paths[i], O_RDONLY | O_CLOEXEC);
 		if (in->fd < 0) {
@@ -292,8 +307,13 @@ offline_decode(const struct config *c, const char *listener,
 		return EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);  /* a closed stdout is reported as a write error */
-	if ((rc = open_inputs(&r, inputs, ninputs)) != 0)
+	if ((rc = open_inputs(&r, inputs, ninputs)) != 0) {
+		if (rc < 0) {
+			fprintf(stderr, "ingestd: --decode: out of memory\n");
+			rc = EXIT_OSERR;
+		}
 		goto out;
+	}
 	r.lmeta = record_meta_string("_listener", r.lc->name, &r.lmeta_len);
 	max_frame = r.lc->framer.kind == FRAMING_FIXED ? r.lc->framer.fixed_size :
 		    r.lc->framer.max_value + TLV_HEADER_SIZE;

@@ -441,6 +441,12 @@ record_meta_string(const char *key, const char *text, size_t *len_out)
 }
 
 size_t
+record_json_bytes(char *out, const uint8_t *p, size_t n)
+{
+	return (size_t)(put_str(out, p, n) - out);
+}
+
+size_t
 record_meta_rx(char *out, int64_t ms)
 {
 	char *o = put(out, ",\"_rx_ms\":", 10);

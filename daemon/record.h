@@ -81,6 +81,15 @@ size_t record_write_raw(char *out, uint8_t type, const uint8_t *value, size_t le
  * Used at start-up and per connection, never per record.
  */
 char *record_meta_string(const char *key, const char *text, size_t *len_out);
+/*
+ * Writes bytes p[0..n) (borrowed) as a JSON string, quotes included, by the
+ * rule of str fields: up to the first NUL, well-formed UTF-8 kept, each
+ * other byte U+FFFD.  out needs 2 + 6 * n bytes; returns the length.  For
+ * text that may not be UTF-8 (a file name), where record_meta_string()
+ * fails.
+ */
+size_t record_json_bytes(char *out, const uint8_t *p, size_t n);
+
 /* Writes `,"_rx_ms":MS` into out (48 bytes of room, the rest of which may
  * be overwritten); returns its length. */
 size_t record_meta_rx(char *out, int64_t ms);

@@ -300,7 +300,7 @@ parse_magic(struct field *f, const char *v, char *err, size_t errlen)
 	f->is_magic = 1;
 	return 0;
 bad:
-	return perr(err, errlen, "magic: %s does not fit a %u-bit %s value", v, n,
+	return perr(err, errlen, "magic: %s does not fit the field (%u bits, %s)", v, n,
 		    is_signed ? "signed" : "unsigned");
 }
 
@@ -310,7 +310,7 @@ schema_parse_field(struct field *f, const char *name, const char *spec, char *er
 {
 	char buf[512], *tok[24];
 	const char *magic_text = NULL;
-	bool seen_order = false, seen_len = false;
+	bool seen_order = false, seen_len = false, single_bit = false;
 	uint64_t n, lo, hi;
 	int ntok, t;
 
@@ -367,6 +367,7 @@ schema_parse_field(struct field *f, const char *name, const char *spec, char *er
 			if (lo > hi)
 				return perr(err, errlen, "bits: %s: LO must not exceed HI", v);
 			f->has_bits = 1;
+			single_bit = single;
 			f->bit_lo = (uint8_t)lo;
 			f->bit_hi = (uint8_t)hi;
 		} else if (IS("scale") || IS("div")) {
@@ -430,8 +431,11 @@ schema_parse_field(struct field *f, const char *name, const char *spec, char *er
 	if (f->has_bits) {
 		if (!is_integer(f->type))
 			return perr(err, errlen, "bits: only for integer types, not %s", tn);
+		if (f->bit_hi >= types[f->type].width * 8 && single_bit)
+			return perr(err, errlen, "bit: %u is outside the bits of %s (0..%u)",
+				    f->bit_lo, tn, types[f->type].width * 8 - 1);
 		if (f->bit_hi >= types[f->type].width * 8)
-			return perr(err, errlen, "bits: %u..%u is outside a %s's bits (0..%u)",
+			return perr(err, errlen, "bits: %u..%u is outside the bits of %s (0..%u)",
 				    f->bit_lo, f->bit_hi, tn, types[f->type].width * 8 - 1);
 	}
 	if ((f->scaling != SC_NONE || f->has_add) && bytes)
