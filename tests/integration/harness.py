@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("INGESTD", os.path.join(ROOT, "build", "san", "ingestd"))
@@ -390,6 +391,48 @@ class Daemon:
         for l in self.stderr_lines:
             assert "ERROR: AddressSanitizer" not in l and "runtime error" not in l, \
                 "\n".join(self.stderr_lines[-40:])
+
+
+# Frame checksums by the CRC catalogue's definitions (name: (width, function)),
+# independent of daemon/checksum.c; test_schema_diff checks them against the
+# catalogue's check values.
+
+def crc_reflected(data, width, poly, init, xorout):
+    c = init
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+    return c ^ xorout
+
+
+def crc_normal(data, width, poly, init):
+    top, mask = 1 << (width - 1), (1 << width) - 1
+    c = init
+    for b in data:
+        c ^= b << (width - 8)
+        for _ in range(8):
+            c = ((c << 1) ^ poly) & mask if c & top else (c << 1) & mask
+    return c
+
+
+def xor8(data):
+    c = 0
+    for b in data:
+        c ^= b
+    return c
+
+
+CHECKSUMS = {
+    "xor8": (1, xor8),
+    "sum8": (1, lambda d: sum(d) & 0xff),
+    "crc8": (1, lambda d: crc_normal(d, 8, 0x07, 0)),                         # CRC-8/SMBUS
+    "crc16-modbus": (2, lambda d: crc_reflected(d, 16, 0xa001, 0xffff, 0)),  # CRC-16/MODBUS
+    "crc16-ccitt": (2, lambda d: crc_normal(d, 16, 0x1021, 0xffff)),          # CRC-16/IBM-3740
+    "crc32": (4, lambda d: zlib.crc32(bytes(d)) & 0xffffffff),               # CRC-32/ISO-HDLC
+}
+CHECK_VALUES = {"xor8": 0x31, "sum8": 0xdd, "crc8": 0xf4, "crc16-modbus": 0x4b37,
+                "crc16-ccitt": 0x29b1, "crc32": 0xcbf43926}
 
 
 def records(data):

@@ -26,9 +26,8 @@ import struct
 import subprocess
 import tempfile
 import unittest
-import zlib
 
-from harness import BINARY
+from harness import BINARY, CHECK_VALUES, CHECKSUMS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REF = os.path.join(HERE, "schema_ref.js")
@@ -77,46 +76,6 @@ F64_PATTERNS = [0x7ff8000000000000, 0xfff8000000000000, 0x7ff0000000000001,
                 struct.unpack(">Q", struct.pack(">d", 123456789012345680000.0))[0],
                 struct.unpack(">Q", struct.pack(">d", 2.0 ** 53 + 2))[0],
                 struct.unpack(">Q", struct.pack(">d", -1.5e-300))[0]]
-
-
-# ---- checksums (from the CRC catalogue's definitions) ----
-
-def crc_reflected(data, width, poly, init, xorout):
-    c = init
-    for b in data:
-        c ^= b
-        for _ in range(8):
-            c = (c >> 1) ^ poly if c & 1 else c >> 1
-    return c ^ xorout
-
-
-def crc_normal(data, width, poly, init):
-    top, mask = 1 << (width - 1), (1 << width) - 1
-    c = init
-    for b in data:
-        c ^= b << (width - 8)
-        for _ in range(8):
-            c = ((c << 1) ^ poly) & mask if c & top else (c << 1) & mask
-    return c
-
-
-def xor8(data):
-    c = 0
-    for b in data:
-        c ^= b
-    return c
-
-
-CHECKSUMS = {
-    "xor8": (1, xor8),
-    "sum8": (1, lambda d: sum(d) & 0xff),
-    "crc8": (1, lambda d: crc_normal(d, 8, 0x07, 0)),                         # CRC-8/SMBUS
-    "crc16-modbus": (2, lambda d: crc_reflected(d, 16, 0xa001, 0xffff, 0)),  # CRC-16/MODBUS
-    "crc16-ccitt": (2, lambda d: crc_normal(d, 16, 0x1021, 0xffff)),          # CRC-16/IBM-3740
-    "crc32": (4, lambda d: zlib.crc32(bytes(d)) & 0xffffffff),               # CRC-32/ISO-HDLC
-}
-CHECK_VALUES = {"xor8": 0x31, "sum8": 0xdd, "crc8": 0xf4, "crc16-modbus": 0x4b37,
-                "crc16-ccitt": 0x29b1, "crc32": 0xcbf43926}
 
 
 # ---- schemas ----
