@@ -32,7 +32,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "decode.h"
 #include "default_config.h"
 #include "log.h"
 
@@ -116,6 +115,9 @@ static const struct keydef {
 };
 
 #define DEFAULT_MAX_RESYNC 65536
+
+/* on_bad_frame's values, indexed by enum bad_frame_policy. */
+static const char *const policy_names[] = { "close", "skip", "resync", NULL };
 
 /* A schema name a listener line refers to, resolved once the whole file
  * has been read (schemas may be declared after the listeners using them). */
@@ -548,8 +550,8 @@ set_key(struct parse *p, enum key k, const char *v)
 	case KEY_SCHEMA:
 		return set_schemas(p, v);
 	case KEY_ON_BAD_FRAME:
-		for (int i = 0; decode_policy_names[i] != NULL; i++) {
-			if (strcmp(v, decode_policy_names[i]) == 0) {
+		for (int i = 0; policy_names[i] != NULL; i++) {
+			if (strcmp(v, policy_names[i]) == 0) {
 				l->on_bad_frame = i;
 				return 0;
 			}

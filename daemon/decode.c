@@ -5,8 +5,6 @@
 
 #include "schema.h"
 
-const char *const decode_policy_names[] = { "close", "skip", "resync", NULL };
-
 const char *
 decode_bad_text(enum decode_bad bad)
 {

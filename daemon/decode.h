@@ -81,7 +81,4 @@ void decode_next(const struct listener_conf *lc, struct decode_state *st, const 
 /* The text of a bad-frame reason, for logs. */
 const char *decode_bad_text(enum decode_bad bad);
 
-/* Names of on_bad_frame values, indexed by enum bad_frame_policy. */
-extern const char *const decode_policy_names[];
-
 #endif
