@@ -1,8 +1,8 @@
 # libFuzzer targets for ingestd's pure modules (framer, schema, record,
-# config).  Included from the main Makefile (`include tests/fuzz/fuzz.mk`);
+# config, decode).  Included from the main Makefile (`include tests/fuzz/fuzz.mk`);
 # also usable alone: `make -f tests/fuzz/fuzz.mk fuzz-smoke`.
 #
-#   make fuzz-build    build build/fuzz/fuzz_{framer,schema,record,config}
+#   make fuzz-build    build build/fuzz/fuzz_{framer,schema,record,config,decode}
 #   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (20); fails on any finding
 #   make fuzz          each target for FUZZ_SECONDS (300); prints runs per target
 #   make fuzz FUZZ_TARGETS=fuzz_config FUZZ_SECONDS=60    one target
@@ -37,7 +37,7 @@ FUZZ_CXX     ?= clang++
 FUZZ_BUILD   := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
-FUZZ_TARGETS ?= fuzz_framer fuzz_schema fuzz_record fuzz_config
+FUZZ_TARGETS ?= fuzz_framer fuzz_schema fuzz_record fuzz_config fuzz_decode
 
 FUZZ_DRAGONBOX_INC := $(or $(DRAGONBOX_INC),$(firstword $(wildcard /usr/include/dragonbox-*)),/usr/include/dragonbox-1.1.3)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -48,7 +48,7 @@ FUZZ_LIBS    := -ljansson -linih -lz -lm
 
 # Only the pure modules the targets exercise (no libev): framer, schema,
 # record + jsnum (+ the Dragonbox shim), config + log (log_level_parse) + stats (its counters),
-# schema + checksum + decode (config resolves on_bad_frame names through decode).
+# schema + checksum (declared schemas), decode (fuzz_decode).
 FUZZ_MODULES := framer schema checksum decode record jsnum config log stats
 FUZZ_MOD_OBJS := $(FUZZ_MODULES:%=$(FUZZ_BUILD)/obj/daemon/%.o) \
                  $(FUZZ_BUILD)/obj/daemon/jsnum_dragonbox.o
@@ -56,11 +56,13 @@ FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 # Per-target libFuzzer options.  Framer streams long enough to fill small
 # slabs and retain partial frames; raw records up to the TLV maximum;
-# config lines past the 8192-character limit.
+# config lines past the 8192-character limit; schema inputs room for a [schema] text body.
 FUZZ_OPTS_fuzz_framer := -max_len=20000
-FUZZ_OPTS_fuzz_schema := -max_len=64
+FUZZ_OPTS_fuzz_schema := -max_len=256
 FUZZ_OPTS_fuzz_record := -max_len=66000
 FUZZ_OPTS_fuzz_config := -max_len=20000 -dict=tests/fuzz/config.dict
+# decode: streams of many frames, resyncs past their max_resync.
+FUZZ_OPTS_fuzz_decode := -max_len=8192
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-clean
 

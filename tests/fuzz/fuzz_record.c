@@ -1,5 +1,6 @@
 /*
- * fuzz_record: record.c's raw TLV records and metadata fragments.
+ * fuzz_record: record.c's raw TLV records and metadata fragments, and
+ * records of schemas declared in the config.
  *
  * record_write_raw() of an arbitrary type and value (up to the TLV maximum
  * of 65535 bytes), metadata off and on, into a heap buffer of exactly
@@ -13,12 +14,28 @@
  * reads back as the name, or NULL exactly when the name is not UTF-8
  * (jansson refuses those; the daemon's names are ASCII by config.c's rule).
  *
- * Input layout:
- *   [0]         TLV type
+ * Declared schemas (an input starting with a 0 byte; TLV type 0 never
+ * reaches record_write_raw(), the framer refuses it): the text up to the
+ * next NUL is the body of a [schema f] section, loaded with a fixed
+ * listener naming f through config_load_text(); inputs whose config does
+ * not load are skipped.  Every schema the text declares then decodes the
+ * bytes after the NUL (repeated to its size), and its records, by
+ * record_write() and record_write_frame(), metadata off and on, must be
+ * exactly the text an independent reference builds (ds_check_frame() in
+ * fuzz_schema.c, included here: values by byte loops, bits, sign
+ * extension, scaling in double; str, hex; magic and checksum verdicts by
+ * bitwise CRCs), within record_bound(), and read back with jansson.
+ *
+ * Input layout, raw records:
+ *   [0]         TLV type (1..255)
  *   [1]         name length k
  *   [2..2+k)    listener name (cut at the first NUL)
  *   [2+k..2+k+8) receive time (int64, big-endian), when present
  *   the rest    the value (cut to 65535 bytes)
+ * Input layout, declared schemas:
+ *   [0]         0
+ *   [1..z)      the [schema f] section's body, z the first NUL (or the end)
+ *   (z..]       the frame's bytes
  */
 #include <jansson.h>
 #include <stddef.h>
@@ -29,6 +46,11 @@
 #include "fuzz_common.h"
 #include "jsnum.h"
 #include "record.h"
+
+/* The declared-schema reference and checks (ds_*), without fuzz_schema's
+ * entry point. */
+#define FZ_SCHEMA_LIBRARY
+#include "fuzz_schema.c"
 
 static int
 b64_val(char c)
@@ -198,6 +220,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 2)
 		return 0;
+	if (data[0] == 0) {
+		const uint8_t *nul = memchr(data + 1, 0, size - 1);
+		size_t body_len = nul ? (size_t)(nul - data) - 1 : size - 1;
+		const uint8_t *p = data + 1 + body_len + (nul != NULL);
+
+		ds_init();
+		ds_run_text((const char *)data + 1, body_len, p, size - (size_t)(p - data),
+			    1672531200000);
+		return 0;
+	}
 	type = data[0];
 	k = data[1];
 	if (k > size - 2)
