@@ -132,6 +132,7 @@ struct schema {
 	size_t                 nfields;
 	struct field           fields[SCHEMA_MAX_FIELDS];
 	struct schema_checksum checksum;
+	uint8_t                needs_check;  /* a magic or a checksum (schema_finish) */
 };
 
 /* One decoded field: integers in .i (u64: .u), floats and scaled values
