@@ -435,6 +435,19 @@ CHECK_VALUES = {"xor8": 0x31, "sum8": 0xdd, "crc8": 0xf4, "crc16-modbus": 0x4b37
                 "crc16-ccitt": 0x29b1, "crc32": 0xcbf43926}
 
 
+def closed_by_peer(s, timeout=None):
+    """True when the daemon has closed s (EOF or reset) within timeout
+    seconds (None: the socket's own timeout); False when s is still open."""
+    if timeout is not None:
+        s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
 def records(data):
     """Parses JSON Lines; every line must be complete and an object."""
     assert data == b"" or data.endswith(b"\n"), "output ends with a partial line"

@@ -10,15 +10,12 @@ import threading
 import time
 import unittest
 
+import harness
 from harness import Daemon, SENSOR24_SAMPLE, records, sensor24
 
 
 def closed_by_peer(s, timeout=30):
-    s.settimeout(timeout)
-    try:
-        return s.recv(1) == b""
-    except ConnectionResetError:
-        return True
+    return harness.closed_by_peer(s, timeout)
 
 
 class Epipe(unittest.TestCase):

@@ -6,16 +6,10 @@ import socket
 import threading
 import unittest
 
-from harness import (Daemon, LEGACY16_SAMPLE, SENSOR24_RECORD, SENSOR24_SAMPLE, records,
+from harness import (closed_by_peer, Daemon, LEGACY16_SAMPLE, SENSOR24_RECORD, SENSOR24_SAMPLE, records,
                      sensor24, strip_meta, tlv)
 
 
-def closed_by_peer(s):
-    """True once the daemon has closed s (EOF or reset)."""
-    try:
-        return s.recv(1) == b""
-    except ConnectionResetError:
-        return True
 
 
 class BadInput(unittest.TestCase):

@@ -7,17 +7,12 @@ import threading
 import time
 import unittest
 
+import harness
 from harness import Daemon, SENSOR24_SAMPLE, records, sensor24, tlv
 
 
 def closed_by_peer(s, timeout=10):
-    s.settimeout(timeout)
-    try:
-        return s.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
+    return harness.closed_by_peer(s, timeout)
 
 
 def stream(d, cid, n, listener="sensors"):

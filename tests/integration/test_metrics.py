@@ -20,7 +20,7 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, sensor24, LEGACY16_SAMPLE
+from harness import closed_by_peer, Daemon, sensor24, LEGACY16_SAMPLE
 
 METRICS = "[metrics]\nenabled = on\naddress = 127.0.0.1\nport = 0\n"
 READ_TIMEOUT = 5.0   # METRICS_READ_TIMEOUT in daemon/metrics.h
@@ -108,11 +108,6 @@ def raw(port, data, timeout=10):
     return got
 
 
-def closed_by_peer(s):
-    try:
-        return s.recv(1) == b""
-    except ConnectionResetError:
-        return True
 
 
 def metrics_addr(d):

@@ -41,6 +41,7 @@ import threading
 import time
 import unittest
 
+import harness
 from harness import Daemon, records, sensor24
 
 O_NONBLOCK = 0o4000
@@ -112,14 +113,7 @@ def wait_unhealthy(addr, deadline):
 
 
 def closed_by_peer(s, timeout=2.0):
-    """True when the daemon closes s (EOF or reset) within timeout."""
-    s.settimeout(timeout)
-    try:
-        return s.recv(1) == b""
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
+    return harness.closed_by_peer(s, timeout)
 
 
 def per_connection(recs):

@@ -21,8 +21,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (BINARY, CHECKSUMS, ROOT, LEGACY16_RECORD, LEGACY16_SAMPLE, Daemon, records, strip_meta,
-                     tlv)
+from harness import (BINARY, CHECKSUMS, ROOT, closed_by_peer, LEGACY16_RECORD, LEGACY16_SAMPLE,
+                     Daemon, records, strip_meta, tlv)
 
 EXIT_USAGE, EXIT_DATAERR, EXIT_NOINPUT, EXIT_CONFIG = 64, 65, 66, 78
 
@@ -96,15 +96,7 @@ def wait_counter(d, name, at_least, timeout=20):
 
 
 def closed_by_daemon(s, timeout=20):
-    """True when the daemon closed s (EOF or reset) without the test
-    shutting its side; False when s is still open after timeout."""
-    s.settimeout(timeout)
-    try:
-        return s.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
+    return closed_by_peer(s, timeout)
 
 
 def still_open(s):
