@@ -19,6 +19,10 @@ INC      := -Idaemon -I$(BUILD)/gen
 CFLAGS_REL := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-plt
 CFLAGS_SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=all -DINGESTD_TESTING
+# ThreadSanitizer: the modules that threads share, tested with several
+# threads at once (build/tsan/test_*; tests/run runs them).
+CFLAGS_TSAN := -O1 -g -fno-omit-frame-pointer -fsanitize=thread -DINGESTD_TESTING
+LDFLAGS_TSAN := -fsanitize=thread
 LDFLAGS_REL := -Wl,-z,relro,-z,now
 LDFLAGS_SAN := -fsanitize=address,undefined
 CXXFLAGS_COMMON := -std=c++17 -fno-exceptions -fno-rtti -isystem $(DRAGONBOX_INC)
@@ -29,6 +33,9 @@ SRCS     := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 CXXSRCS  := $(wildcard daemon/*.cc)
 REL_OBJS := $(SRCS:daemon/%.c=$(BUILD)/rel/%.o) $(CXXSRCS:daemon/%.cc=$(BUILD)/rel/%.o)
 SAN_OBJS := $(SRCS:daemon/%.c=$(BUILD)/san/%.o) $(CXXSRCS:daemon/%.cc=$(BUILD)/san/%.o)
+TSAN_OBJS := $(SRCS:daemon/%.c=$(BUILD)/tsan/%.o) $(CXXSRCS:daemon/%.cc=$(BUILD)/tsan/%.o)
+# Unit tests whose subject is threads; they also run under ThreadSanitizer.
+TSAN_UNIT_BINS := $(BUILD)/tsan/test_stats
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 TOOL_SRCS := $(wildcard scripts/*.c)
@@ -55,7 +62,7 @@ $(BUILD)/gen/default_config.h: config/ingestd.ini scripts/embed-config
 	@mkdir -p $(@D)
 	scripts/embed-config $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/rel/config.o $(BUILD)/san/config.o: $(BUILD)/gen/default_config.h
+$(BUILD)/rel/config.o $(BUILD)/san/config.o $(BUILD)/tsan/config.o: $(BUILD)/gen/default_config.h
 
 $(BUILD)/rel/%.o: daemon/%.c
 	@mkdir -p $(@D)
@@ -63,6 +70,12 @@ $(BUILD)/rel/%.o: daemon/%.c
 $(BUILD)/san/%.o: daemon/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) $(CFLAGS_SAN) $(CFLAGS) $(DEPFLAGS) $(INC) -c $< -o $@
+$(BUILD)/tsan/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) $(CFLAGS_TSAN) $(CFLAGS) $(DEPFLAGS) $(INC) -c $< -o $@
+$(BUILD)/tsan/%.o: daemon/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS_COMMON) $(CFLAGS_TSAN) $(DEPFLAGS) $(INC) -c $< -o $@
 $(BUILD)/rel/%.o: daemon/%.cc
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS_COMMON) -O2 -g $(DEPFLAGS) $(INC) -c $< -o $@
@@ -73,6 +86,8 @@ $(BUILD)/san/%.o: daemon/%.cc
 $(BUILD)/rel/libingestd.a: $(REL_OBJS)
 	ar rcs $@ $^
 $(BUILD)/san/libingestd.a: $(SAN_OBJS)
+	ar rcs $@ $^
+$(BUILD)/tsan/libingestd.a: $(TSAN_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/ingestd: $(BUILD)/rel/main.o $(BUILD)/rel/libingestd.a
@@ -88,9 +103,13 @@ $(BUILD)/tools/%: scripts/%.c scripts/tool_util.h scripts/loadgen_packets.h
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes -O2 -g $(INC) -o $@ $< $(LIBS)
 
+$(BUILD)/tsan/test_%: tests/unit/test_%.c $(BUILD)/tsan/libingestd.a
+	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes $(CFLAGS_TSAN) $(INC) -Itests/unit -o $@ $< \
+		$(BUILD)/tsan/libingestd.a $(LDFLAGS_TSAN) -lcmocka $(LIBS)
+
 tools: $(TOOL_BINS)
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(TSAN_UNIT_BINS)
 
 check-config: $(BUILD)/ingestd
 	$(BUILD)/ingestd --check-config -c config/ingestd.ini

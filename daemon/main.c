@@ -131,13 +131,15 @@ static void
 log_stats(const char *why)
 {
 	struct pool_stats ps;
+	struct stats_snapshot snap;
 	char line[2048];
 	size_t n = 0;
 
 	pool_get_stats(ctx.pool, &ps);
+	stats_snapshot(&snap);
 	for (int i = 0; i < STAT__COUNT && n < sizeof(line); i++)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", stats_names[i],
-				      (unsigned long long)stats[i]);
+				      (unsigned long long)snap.c[i]);
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
 	double paused = ctx.paused_total + (ctx.paused ? clock_mono() - ctx.paused_since : 0);
@@ -164,7 +166,7 @@ send_status(const char *state, const char *what)
 {
 	struct pool_stats ps;
 	double now;
-	uint64_t rec = stats[STAT_records_out];
+	uint64_t rec = stats_get(STAT_records_out);
 	double rate = 0, stalled;
 	char overflow[48] = "", how[96];
 
@@ -572,7 +574,7 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	if (exit_code == 0)
-		log_info("stopped: %llu records written", (unsigned long long)stats[STAT_records_out]);
+		log_info("stopped: %llu records written", (unsigned long long)stats_get(STAT_records_out));
 	conn_ctx_close_all(&ctx);
 	conn_ctx_reap(&ctx);
 	/* After every connection: what is left now is what a clean stop must

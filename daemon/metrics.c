@@ -197,6 +197,7 @@ metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
 {
 	static const struct metrics_view none;
 	struct out o = { buf, cap, 0 };
+	struct stats_snapshot snap;
 	char name[128];
 
 	if (cap > 0)
@@ -204,7 +205,8 @@ metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
 	if (view == NULL)
 		view = &none;
 
-	/* Every stats.h counter, by its own name. */
+	/* Every stats.h counter, by its own name, from one snapshot. */
+	stats_snapshot(&snap);
 	for (int i = 0; i < STAT__COUNT; i++) {
 		const char *help = NULL;
 		char generic[96];
@@ -216,7 +218,7 @@ metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
 			help = generic;
 		}
 		snprintf(name, sizeof(name), "ingestd_%s_total", stats_names[i]);
-		one(&o, name, "counter", help, stats[i]);
+		one(&o, name, "counter", help, snap.c[i]);
 	}
 
 	/* The rejections again, as one family to sum or graph by reason. */
@@ -226,7 +228,7 @@ metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
 	for (size_t k = 0; k < sizeof(reject_reasons) / sizeof(reject_reasons[0]); k++)
 		out_printf(&o, "ingestd_frames_rejected_total{reason=\"%s\"} %llu\n",
 			   stats_names[reject_reasons[k]],
-			   (unsigned long long)stats[reject_reasons[k]]);
+			   (unsigned long long)snap.c[reject_reasons[k]]);
 
 	if (ctx == NULL)
 		goto http;

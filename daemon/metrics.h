@@ -26,7 +26,7 @@
  * Memory: the metrics struct, plus per client its struct (~5 KiB) and the
  * rendered body while it is being sent.  Single-threaded, on the daemon's
  * loop.  The renderer and the health check are pure functions of their
- * arguments (and the global stats[]), for the unit tests.
+ * arguments (and the stats module's counters), for the unit tests.
  */
 #ifndef INGESTD_METRICS_H
 #define INGESTD_METRICS_H
@@ -66,7 +66,7 @@ void metrics_stop_accepting(struct metrics *m);
 void metrics_free(struct metrics *m);
 
 /*
- * What the renderer needs besides ctx and stats[]: values read at scrape
+ * What the renderer needs besides ctx and the counters: values read at scrape
  * time by the caller (so the renderer itself does no I/O), and the HTTP
  * side's own counters.
  */

@@ -1,10 +1,57 @@
-/* stats: the counter storage and names (see stats.h). */
+/* stats: the counter blocks and names (see stats.h). */
 #include "stats.h"
 
-uint64_t stats[STAT__COUNT];
+struct stats_block stats_blocks[STATS_MAX_BLOCKS];
+_Thread_local struct stats_block *stats_mine = &stats_blocks[0];
 
 const char *const stats_names[STAT__COUNT] = {
 #define X(name) #name,
 	STATS_COUNTERS(X)
 #undef X
 };
+
+void
+stats_bind(size_t index)
+{
+	stats_mine = &stats_blocks[index < STATS_MAX_BLOCKS ? index : 0];
+}
+
+uint64_t
+stats_get_block(size_t index, enum stats_counter k)
+{
+	return atomic_load_explicit(&stats_blocks[index].c[k], memory_order_relaxed);
+}
+
+uint64_t
+stats_get(enum stats_counter k)
+{
+	uint64_t sum = 0;
+
+	for (size_t b = 0; b < STATS_MAX_BLOCKS; b++)
+		sum += stats_get_block(b, k);
+	return sum;
+}
+
+void
+stats_snapshot(struct stats_snapshot *s)
+{
+	for (int k = 0; k < STAT__COUNT; k++)
+		s->c[k] = stats_get((enum stats_counter)k);
+}
+
+void
+stats_set(enum stats_counter k, uint64_t v)
+{
+	for (size_t b = 0; b < STATS_MAX_BLOCKS; b++)
+		if (&stats_blocks[b] != stats_mine)
+			atomic_store_explicit(&stats_blocks[b].c[k], 0, memory_order_relaxed);
+	atomic_store_explicit(&stats_mine->c[k], v, memory_order_relaxed);
+}
+
+void
+stats_reset(void)
+{
+	for (size_t b = 0; b < STATS_MAX_BLOCKS; b++)
+		for (int k = 0; k < STAT__COUNT; k++)
+			atomic_store_explicit(&stats_blocks[b].c[k], 0, memory_order_relaxed);
+}

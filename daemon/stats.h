@@ -1,15 +1,26 @@
 /*
  * stats: every counter the daemon keeps, in one place, so the periodic log
- * line, SIGUSR1 and (later) a metrics endpoint read the same numbers.
+ * line, SIGUSR1 and the metrics endpoint read the same numbers.
  *
  * Counters are named once in STATS_COUNTERS; the enum and the printed names
- * come from that list and cannot drift.  Single-threaded: plain integers.
+ * come from that list and cannot drift.
+ *
+ * Threads: each thread that counts owns one block of counters
+ * (stats_bind(); the main thread and any thread that never binds use block
+ * 0), aligned to its own cache lines so two writers never share a line.
+ * Only the owner writes a block, so an increment is a relaxed atomic load
+ * and store of its own counter (plain moves on x86-64), never a locked
+ * read-modify-write; the atomics are what let another thread read it
+ * meanwhile without a data race.  Readers sum the blocks (stats_get,
+ * stats_snapshot).  Each counter of a block only grows and is read
+ * coherently, so successive snapshots taken by one reader never go down.
  */
 #ifndef INGESTD_STATS_H
 #define INGESTD_STATS_H
 
-#include <stdint.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define STATS_COUNTERS(X) \
 	X(conn_accepted)      \
@@ -50,10 +61,49 @@ enum stats_counter {
 	STAT__COUNT
 };
 
-extern uint64_t stats[STAT__COUNT];
+#define STATS_MAX_BLOCKS 65   /* the main thread's and up to 64 workers' */
+
+/* One thread's counters; written by that thread only. */
+struct stats_block {
+	_Atomic uint64_t c[STAT__COUNT];
+} __attribute__((aligned(64)));
+
+extern struct stats_block stats_blocks[STATS_MAX_BLOCKS];
+/* This thread's block: &stats_blocks[0] until stats_bind(). */
+extern _Thread_local struct stats_block *stats_mine;
 extern const char *const stats_names[STAT__COUNT];
 
-#define STATS_INC(name)    (stats[STAT_##name]++)
-#define STATS_ADD(name, n) (stats[STAT_##name] += (n))
+/* A sum of every block, taken at one moment per counter. */
+struct stats_snapshot {
+	uint64_t c[STAT__COUNT];
+};
+
+/* Makes the calling thread count into block `index` (1..STATS_MAX_BLOCKS-1
+ * for workers; 0 is the main thread's). */
+void stats_bind(size_t index);
+
+static inline void
+stats_add(enum stats_counter k, uint64_t n)
+{
+	_Atomic uint64_t *p = &stats_mine->c[k];
+
+	/* This thread is *p's only writer: no read-modify-write needed. */
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* The total of counter k over every block. */
+uint64_t stats_get(enum stats_counter k);
+/* One block's value of counter k (per-worker figures). */
+uint64_t stats_get_block(size_t index, enum stats_counter k);
+/* Every counter's total. */
+void stats_snapshot(struct stats_snapshot *s);
+/* Tests: sets counter k of this thread's block, and zeroes the others'. */
+void stats_set(enum stats_counter k, uint64_t v);
+/* Tests: every counter of every block to 0 (no counting thread running). */
+void stats_reset(void);
+
+#define STATS_INC(name)    stats_add(STAT_##name, 1)
+#define STATS_ADD(name, n) stats_add(STAT_##name, (n))
 
 #endif

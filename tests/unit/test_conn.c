@@ -216,7 +216,7 @@ test_idle_boundary(void **state)
 	assert_false(peer_closed(fd));
 	assert_true(run_until(f, cond_peer_closed, &fd, 1.0));
 	assert_true(clock_mono() - start >= 0.4);
-	assert_int_equal(stats[STAT_idle_closed], 1);
+	assert_int_equal(stats_get(STAT_idle_closed), 1);
 	close(fd);
 	fixture_free(f);
 }
@@ -243,7 +243,7 @@ test_slowloris_not_the_oldest(void **state)
 	}
 	assert_true(peer_closed(slow));
 	assert_false(peer_closed(active));
-	assert_int_equal(stats[STAT_idle_closed], 1);
+	assert_int_equal(stats_get(STAT_idle_closed), 1);
 	close(active);
 	close(slow);
 	fixture_free(f);
@@ -279,7 +279,7 @@ test_waiting_for_output_is_not_idle(void **state)
 	assert_true(run_until(f, cond_output_waiting, NULL, 5));
 	loop_run_for(f->loop, 1.2);
 	assert_false(peer_closed(fd));
-	assert_int_equal(stats[STAT_idle_closed], 0);
+	assert_int_equal(stats_get(STAT_idle_closed), 0);
 	rl.rlim_cur = RLIM_INFINITY;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
 	assert_true(run_until(f, cond_lines, &want, 10));
@@ -393,7 +393,7 @@ test_retained_cap_closes_the_caller(void **state)
 	big[2] = 1000 & 0xff;
 	send_all(fd, big, sizeof(big));     /* 600 of 1000: more than the carry */
 	assert_true(run_until(f, cond_peer_closed, &fd, 2));
-	assert_int_equal(stats[STAT_retained_evictions], 1);
+	assert_int_equal(stats_get(STAT_retained_evictions), 1);
 	assert_int_equal(f->ctx.nconns, 0);
 	close(fd);
 	fixture_free(f);
@@ -425,9 +425,9 @@ test_drain_reads_to_the_end(void **state)
 	f->ctx.stopping = 1;
 	conn_ctx_drain_all(&f->ctx);
 	assert_true(run_until(f, cond_no_conns, NULL, 10));
-	assert_int_equal(stats[STAT_frames_in], lines_in(f->out));
-	assert_int_equal(stats[STAT_bytes_in], stats[STAT_frames_in] * 24);
-	assert_int_equal(stats[STAT_truncated], 0);
+	assert_int_equal(stats_get(STAT_frames_in), lines_in(f->out));
+	assert_int_equal(stats_get(STAT_bytes_in), stats_get(STAT_frames_in) * 24);
+	assert_int_equal(stats_get(STAT_truncated), 0);
 	for (int c = 0; c < 4; c++)
 		close(fds[c]);
 	fixture_free(f);

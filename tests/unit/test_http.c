@@ -540,7 +540,7 @@ fixture_new(const char *out)
 	char err[256];
 
 	assert_non_null(f);
-	memset(stats, 0, sizeof(stats));
+	stats_reset();
 	f->loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(f->loop);
 	f->pool = pool_new(&pc, pressure, NULL);
@@ -606,23 +606,23 @@ test_render(void **state)
 	memcpy(room, "{}\n{}\n", 6);
 	sink_commit(f->sink, 6, 2);
 	for (int i = 0; i < STAT__COUNT; i++)
-		stats[i] = 1000 + (uint64_t)i;
-	stats[STAT_records_out] = 18446744073709551615ull;  /* u64 max prints whole */
+		stats_set(i, 1000 + (uint64_t)i);
+	stats_set(STAT_records_out, 18446744073709551615ull);  /* u64 max prints whole */
 
 	text = render(&f->ctx, &v);
 	assert_true(check_exposition(text) > STAT__COUNT + 20);
 	for (int i = 0; i < STAT__COUNT; i++) {
 		snprintf(key, sizeof(key), "ingestd_%s_total", stats_names[i]);
-		assert_true(sample(text, key) == (double)stats[i]);
+		assert_true(sample(text, key) == (double)stats_get(i));
 		snprintf(key, sizeof(key), "# TYPE ingestd_%s_total counter\n", stats_names[i]);
 		assert_non_null(strstr(text, key));
 	}
 	assert_non_null(strstr(text, "\ningestd_records_out_total 18446744073709551615\n"));
 	snprintf(key, sizeof(key), "ingestd_frames_rejected_total{reason=\"bad_magic\"} %llu\n",
-		 (unsigned long long)stats[STAT_bad_magic]);
+		 (unsigned long long)stats_get(STAT_bad_magic));
 	assert_non_null(strstr(text, key));
 	assert_true(sample(text, "ingestd_frames_rejected_total{reason=\"truncated\"}") ==
-		    (double)stats[STAT_truncated]);
+		    (double)stats_get(STAT_truncated));
 	assert_true(sample(text, "ingestd_connections") == 5);
 	assert_true(sample(text, "ingestd_paused") == 1);
 	assert_true(sample(text, "ingestd_paused_seconds_total") == 12.5);
@@ -689,8 +689,8 @@ test_render_no_ctx(void **state)
 	char *text;
 
 	(void)state;
-	memset(stats, 0, sizeof(stats));
-	stats[STAT_frames_in] = 3;
+	stats_reset();
+	stats_set(STAT_frames_in, 3);
 	text = render(NULL, &v);
 	check_exposition(text);
 	assert_true(sample(text, "ingestd_frames_in_total") == 3);

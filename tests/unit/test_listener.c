@@ -133,7 +133,7 @@ test_max_connections_boundary(void **state)
 	assert_int_equal(f->ctx.nconns, 2);       /* N: served */
 	c = tcp_connect(f->port);
 	assert_true(closed_within(f, c));         /* N + 1: closed at once */
-	assert_int_equal(stats[STAT_conn_refused], 1);
+	assert_int_equal(stats_get(STAT_conn_refused), 1);
 	assert_int_equal(f->ctx.nconns, 2);
 	close(a);
 	close(b);
@@ -208,8 +208,8 @@ test_out_of_descriptors_sheds_with_the_reserve(void **state)
 	loop_run_for(f->loop, 0.1);
 	assert_int_equal(f->ctx.nconns, 1);       /* a took the last descriptor */
 	assert_true(closed_within(f, b));         /* b: accepted and shed */
-	assert_true(stats[STAT_conn_refused] >= 1);
-	assert_true(stats[STAT_accept_errors] >= 1);
+	assert_true(stats_get(STAT_conn_refused) >= 1);
+	assert_true(stats_get(STAT_accept_errors) >= 1);
 	/* a goes away: a descriptor is free, the next peer is served. */
 	close(a);
 	loop_run_for(f->loop, 0.1);

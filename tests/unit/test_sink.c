@@ -56,7 +56,7 @@ fixture_new(size_t slabs, int fifo)
 				.max_waiters = 100, .waiters_low = 0 };
 
 	assert_non_null(f);
-	memset(stats, 0, sizeof(stats));
+	stats_reset();
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_sink.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/out", f->dir);
@@ -244,7 +244,7 @@ test_short_write_is_cut_back_to_a_line(void **state)
 	assert_int_equal(len, 2500);
 	check_records(buf, len, &next);
 	free(buf);
-	assert_int_equal(stats[STAT_output_rewinds], 1);
+	assert_int_equal(stats_get(STAT_output_rewinds), 1);
 	assert_true(sink_stalled_seconds(f->sink, clock_mono() + 5) >= 4.9);
 
 	set_fsize(RLIM_INFINITY);

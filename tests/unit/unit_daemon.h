@@ -53,7 +53,7 @@ fixture_new_from(const char *config_text, double idle_timeout)
 	char text[2048], err[512];
 
 	assert_non_null(f);
-	memset(stats, 0, sizeof(stats));
+	stats_reset();
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_unit.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->out, sizeof(f->out), "%s/out.jsonl", f->dir);
