@@ -246,12 +246,12 @@ static int
 tokens(const char *spec, char *buf, size_t bufsize, char **tok, int max)
 {
 	int n = 0;
-	char *p;
+	char *p, *save = NULL;
 
 	if (strlen(spec) >= bufsize)
 		return -1;
 	strcpy(buf, spec);
-	for (p = strtok(buf, " \t"); p != NULL; p = strtok(NULL, " \t")) {
+	for (p = strtok_r(buf, " \t", &save); p != NULL; p = strtok_r(NULL, " \t", &save)) {
 		if (n == max)
 			return -1;
 		tok[n++] = p;
