@@ -829,3 +829,52 @@ conn_ctx_start_idle_sweep(struct conn_ctx *ctx)
 	ctx->idle_sweep.data = ctx;
 	ev_timer_start(ctx->loop, &ctx->idle_sweep);
 }
+
+void
+conn_ctx_view(const struct conn_ctx *ctx, double now, struct stats_view *v)
+{
+	stats_view_counters(v, now);
+	v->have_conns = 1;
+	v->conns = ctx->nconns;
+	v->max_connections = ctx->max_connections;
+	v->paused = ctx->paused;
+	v->stopping = ctx->stopping;
+	v->paused_for = ctx->paused && now > ctx->paused_since ? now - ctx->paused_since : 0;
+	v->paused_seconds = ctx->paused_total + v->paused_for;
+	v->retained_bytes = ctx->retained_bytes;
+	v->read_slabs = ctx->read_slabs;
+	if (ctx->pool != NULL) {
+		struct pool_stats ps;
+
+		pool_get_stats(ctx->pool, &ps);
+		v->have_pool = 1;
+		v->slab_size = pool_slab_size(ctx->pool);
+		v->slabs = ps.slabs;
+		v->slabs_in_use = ps.in_use;
+		v->slabs_peak = ps.peak;
+		v->overflow_in_use = ps.overflow_in_use;
+		v->overflow_peak = ps.overflow_peak;
+		v->waiters = ps.waiters;
+		v->waiters_peak = ps.waiters_peak;
+		v->checkouts = ps.checkouts;
+		v->refused_releases = ps.refused_releases;
+	}
+	if (ctx->sink != NULL) {
+		v->have_output = 1;
+		v->output_pending = sink_pending(ctx->sink);
+		v->output_waiters = sink_waiting(ctx->sink);
+		v->output_failing = sink_failing(ctx->sink);
+		v->output_stalled = sink_stalled_seconds(ctx->sink, now);
+	}
+	for (size_t i = 0; ctx->listeners != NULL && i < ctx->nlisteners &&
+	     v->nlisteners < STATS_MAX_LISTENERS; i++) {
+		const struct listener *l = &ctx->listeners[i];
+
+		if (l->conf == NULL)
+			continue;
+		v->listeners[v->nlisteners].name = l->conf->name;
+		v->listeners[v->nlisteners].records = l->records_in;
+		v->listeners[v->nlisteners].bytes_in = l->bytes_in;
+		v->nlisteners++;
+	}
+}

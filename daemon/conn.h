@@ -101,6 +101,13 @@ void conn_ctx_close_all(struct conn_ctx *ctx);
  * watcher at the end of every loop iteration). */
 void conn_ctx_reap(struct conn_ctx *ctx);
 
+struct stats_view;
+
+/* Fills v (stats_view_counters(), then the gauges of ctx, its pool, sink
+ * and listeners) at time now.  Reads only; the names it stores are
+ * borrowed from the config. */
+void conn_ctx_view(const struct conn_ctx *ctx, double now, struct stats_view *v);
+
 /* Formats an address as "a.b.c.d:port" or "[v6]:port". */
 void conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
 

@@ -127,6 +127,13 @@ check_slab_fits(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* metrics_view_fn: the daemon's state for /metrics and /healthz. */
+static void
+view_of_ctx(void *arg, double now, struct stats_view *v)
+{
+	conn_ctx_view(arg, now, v);
+}
+
 static void
 log_stats(const char *why)
 {
@@ -547,7 +554,7 @@ main(int argc, char **argv)
 		ev_timer_start(loop, &stats_timer);
 	}
 	if (cfg.metrics_enabled) {
-		metrics = metrics_new(loop, &cfg, &ctx, err, sizeof(err));
+		metrics = metrics_new(loop, &cfg, view_of_ctx, &ctx, err, sizeof(err));
 		if (metrics == NULL) {
 			log_err("%s", err);
 			return EXIT_OSERR;

@@ -14,7 +14,7 @@
  *           METRICS_LINGER seconds: closing with unread bytes would send a
  *           reset, which can destroy the response before the client reads it.
  * The counters are rendered when the request is complete, so one scrape is
- * one consistent snapshot of the single-threaded daemon.
+ * one stats_view, taken at that moment.
  */
 #include "metrics.h"
 
@@ -34,10 +34,7 @@
 #include "config.h"
 #include "conn.h"
 #include "http.h"
-#include "listener.h"
 #include "log.h"
-#include "pool.h"
-#include "sink.h"
 #include "stats.h"
 
 #define ACCEPTS_PER_EVENT 16
@@ -71,7 +68,9 @@ struct client {
 struct metrics {
 	struct ev_loop      *loop;
 	const struct config *cfg;       /* borrowed */
-	struct conn_ctx     *ctx;       /* borrowed */
+	metrics_view_fn      view;      /* fills sv at each request */
+	void                *view_arg;
+	struct stats_view    sv;        /* the latest request's */
 	int                  fd;
 	ev_io                io;
 	ev_timer             backoff;   /* EMFILE: accept again in a second */
@@ -192,12 +191,12 @@ static const enum stats_counter reject_reasons[] = {
 };
 
 size_t
-metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
+metrics_render(char *buf, size_t cap, const struct stats_view *sv,
 	       const struct metrics_view *view)
 {
 	static const struct metrics_view none;
 	struct out o = { buf, cap, 0 };
-	struct stats_snapshot snap;
+	const struct stats_snapshot *snap = &sv->counters;
 	char name[128];
 
 	if (cap > 0)
@@ -205,8 +204,7 @@ metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
 	if (view == NULL)
 		view = &none;
 
-	/* Every stats.h counter, by its own name, from one snapshot. */
-	stats_snapshot(&snap);
+	/* Every stats.h counter, by its own name, from the view's snapshot. */
 	for (int i = 0; i < STAT__COUNT; i++) {
 		const char *help = NULL;
 		char generic[96];
@@ -218,7 +216,7 @@ metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
 			help = generic;
 		}
 		snprintf(name, sizeof(name), "ingestd_%s_total", stats_names[i]);
-		one(&o, name, "counter", help, snap.c[i]);
+		one(&o, name, "counter", help, snap->c[i]);
 	}
 
 	/* The rejections again, as one family to sum or graph by reason. */
@@ -228,89 +226,73 @@ metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
 	for (size_t k = 0; k < sizeof(reject_reasons) / sizeof(reject_reasons[0]); k++)
 		out_printf(&o, "ingestd_frames_rejected_total{reason=\"%s\"} %llu\n",
 			   stats_names[reject_reasons[k]],
-			   (unsigned long long)snap.c[reject_reasons[k]]);
+			   (unsigned long long)snap->c[reject_reasons[k]]);
 
-	if (ctx == NULL)
+	if (!sv->have_conns)
 		goto http;
 
-	one(&o, "ingestd_connections", "gauge", "Sensor connections open.", ctx->nconns);
+	one(&o, "ingestd_connections", "gauge", "Sensor connections open.", sv->conns);
 	one(&o, "ingestd_max_connections", "gauge", "Configured limit on sensor connections.",
-	    ctx->max_connections);
+	    sv->max_connections);
 	one(&o, "ingestd_paused", "gauge",
 	    "1 while reads are paused on every connection (pool pressure), else 0.",
-	    ctx->paused ? 1 : 0);
-	{
-		double secs = ctx->paused_total;
-		if (ctx->paused && view->now > ctx->paused_since)
-			secs += view->now - ctx->paused_since;
-		family(&o, "ingestd_paused_seconds_total", "counter",
-		       "Seconds reads have been paused, the current pause included.");
-		out_printf(&o, "ingestd_paused_seconds_total %.6f\n", secs);
-	}
+	    sv->paused ? 1 : 0);
+	family(&o, "ingestd_paused_seconds_total", "counter",
+	       "Seconds reads have been paused, the current pause included.");
+	out_printf(&o, "ingestd_paused_seconds_total %.6f\n", sv->paused_seconds);
 	one(&o, "ingestd_retained_bytes", "gauge",
-	    "Bytes of partial frames kept in read slabs.", ctx->retained_bytes);
+	    "Bytes of partial frames kept in read slabs.", sv->retained_bytes);
 	one(&o, "ingestd_read_slabs", "gauge", "Slabs held by connections for reading.",
-	    ctx->read_slabs);
+	    sv->read_slabs);
 
-	if (ctx->pool != NULL) {
-		struct pool_stats ps;
-		pool_get_stats(ctx->pool, &ps);
-		one(&o, "ingestd_pool_slab_size_bytes", "gauge", "Bytes per slab.",
-		    pool_slab_size(ctx->pool));
-		one(&o, "ingestd_pool_slabs", "gauge", "Slabs in the arena.", ps.slabs);
+	if (sv->have_pool) {
+		one(&o, "ingestd_pool_slab_size_bytes", "gauge", "Bytes per slab.", sv->slab_size);
+		one(&o, "ingestd_pool_slabs", "gauge", "Slabs in the arena.", sv->slabs);
 		one(&o, "ingestd_pool_slabs_in_use", "gauge", "Arena slabs checked out.",
-		    ps.in_use);
+		    sv->slabs_in_use);
 		one(&o, "ingestd_pool_slabs_peak", "gauge", "Most arena slabs ever checked out.",
-		    ps.peak);
+		    sv->slabs_peak);
 		one(&o, "ingestd_pool_overflow_in_use", "gauge",
-		    "Temporary overflow slabs checked out.", ps.overflow_in_use);
+		    "Temporary overflow slabs checked out.", sv->overflow_in_use);
 		one(&o, "ingestd_pool_overflow_peak", "gauge",
-		    "Most overflow slabs ever checked out at once.", ps.overflow_peak);
+		    "Most overflow slabs ever checked out at once.", sv->overflow_peak);
 		one(&o, "ingestd_pool_waiters", "gauge", "Connections queued for a slab.",
-		    ps.waiters);
+		    sv->waiters);
 		one(&o, "ingestd_pool_waiters_peak", "gauge",
-		    "Most connections ever queued for a slab at once.", ps.waiters_peak);
+		    "Most connections ever queued for a slab at once.", sv->waiters_peak);
 		one(&o, "ingestd_pool_checkouts_total", "counter", "Slabs handed out.",
-		    ps.checkouts);
+		    sv->checkouts);
 		one(&o, "ingestd_pool_refused_releases_total", "counter",
 		    "Slab releases refused (foreign pointer or double release): a bug.",
-		    ps.refused_releases);
+		    sv->refused_releases);
 	}
-	if (ctx->sink != NULL) {
+	if (sv->have_output) {
 		one(&o, "ingestd_output_pending_bytes", "gauge",
-		    "Record bytes queued for the output and not yet written.",
-		    sink_pending(ctx->sink));
+		    "Record bytes queued for the output and not yet written.", sv->output_pending);
 		one(&o, "ingestd_output_failing", "gauge",
 		    "1 while the output's last write failed (retried each second), else 0.",
-		    sink_failing(ctx->sink) ? 1 : 0);
+		    sv->output_failing ? 1 : 0);
 		one(&o, "ingestd_output_waiters", "gauge",
-		    "Connections waiting for room in the output.", sink_waiting(ctx->sink));
+		    "Connections waiting for room in the output.", sv->output_waiters);
 		family(&o, "ingestd_output_stalled_seconds", "gauge",
 		       "Seconds the output has taken nothing while records wait for it (0: none wait).");
-		out_printf(&o, "ingestd_output_stalled_seconds %.3f\n",
-			   sink_stalled_seconds(ctx->sink, view->now));
+		out_printf(&o, "ingestd_output_stalled_seconds %.3f\n", sv->output_stalled);
 	}
 
-	if (ctx->nlisteners > 0 && ctx->listeners != NULL) {
+	if (sv->nlisteners > 0) {
 		family(&o, "ingestd_listener_records_total", "counter",
 		       "Records decoded, by listener.");
-		for (size_t i = 0; i < ctx->nlisteners; i++) {
-			const struct listener *l = &ctx->listeners[i];
-			if (l->conf == NULL)
-				continue;
+		for (size_t i = 0; i < sv->nlisteners; i++) {
 			out_printf(&o, "ingestd_listener_records_total{listener=\"");
-			out_label(&o, l->conf->name);
-			out_printf(&o, "\"} %llu\n", (unsigned long long)l->records_in);
+			out_label(&o, sv->listeners[i].name);
+			out_printf(&o, "\"} %llu\n", (unsigned long long)sv->listeners[i].records);
 		}
 		family(&o, "ingestd_listener_bytes_in_total", "counter",
 		       "Bytes read from sensor connections, by listener.");
-		for (size_t i = 0; i < ctx->nlisteners; i++) {
-			const struct listener *l = &ctx->listeners[i];
-			if (l->conf == NULL)
-				continue;
+		for (size_t i = 0; i < sv->nlisteners; i++) {
 			out_printf(&o, "ingestd_listener_bytes_in_total{listener=\"");
-			out_label(&o, l->conf->name);
-			out_printf(&o, "\"} %llu\n", (unsigned long long)l->bytes_in);
+			out_label(&o, sv->listeners[i].name);
+			out_printf(&o, "\"} %llu\n", (unsigned long long)sv->listeners[i].bytes_in);
 		}
 	}
 
@@ -331,32 +313,32 @@ http:
 }
 
 int
-metrics_health(const struct conn_ctx *ctx, double unhealthy_after, double now, char *reason,
+metrics_health(const struct stats_view *sv, double unhealthy_after, char *reason,
 	       size_t reasonlen)
 {
 	if (reasonlen > 0)
 		reason[0] = '\0';
-	if (ctx->stopping) {
+	if (!sv->have_conns)
+		return 200;
+	if (sv->stopping) {
 		snprintf(reason, reasonlen, "shutting down");
 		return 503;
 	}
-	if (ctx->sink != NULL && sink_failing(ctx->sink)) {
+	if (sv->have_output && sv->output_failing) {
 		snprintf(reason, reasonlen,
 			 "output failing: writes are erroring (retried each second)");
 		return 503;
 	}
-	if (ctx->paused && now - ctx->paused_since > unhealthy_after) {
+	if (sv->paused && sv->paused_for > unhealthy_after) {
 		snprintf(reason, reasonlen,
 			 "reads paused for %.1f s (unhealthy_after = %g s): "
-			 "the output is not keeping up",
-			 now - ctx->paused_since, unhealthy_after);
+			 "the output is not keeping up", sv->paused_for, unhealthy_after);
 		return 503;
 	}
-	if (ctx->sink != NULL && sink_stalled_seconds(ctx->sink, now) > unhealthy_after) {
+	if (sv->have_output && sv->output_stalled > unhealthy_after) {
 		snprintf(reason, reasonlen,
 			 "output stalled: it has taken nothing for %.1f s while %zu bytes wait "
-			 "(unhealthy_after = %g s)",
-			 sink_stalled_seconds(ctx->sink, now), sink_pending(ctx->sink),
+			 "(unhealthy_after = %g s)", sv->output_stalled, sv->output_pending,
 			 unhealthy_after);
 		return 503;
 	}
@@ -540,7 +522,6 @@ serve_metrics(struct client *c, int head_only)
 {
 	struct metrics *m = c->m;
 	struct metrics_view v = {
-		.now = clock_mono(),
 		.rss_bytes = metrics_read_rss(),
 		.http_clients = m->nclients,
 		.http_requests = m->requests + 1,  /* this one */
@@ -550,13 +531,15 @@ serve_metrics(struct client *c, int head_only)
 	size_t cap = m->body_hint ? m->body_hint + 1024 : 16384;
 	char *body = NULL;
 
+	m->view(m->view_arg, clock_mono(), &m->sv);  /* one moment for the whole body */
+
 	for (int tries = 0; tries < 3; tries++) {
 		char *nb = realloc(body, cap);
 		size_t need;
 		if (nb == NULL)
 			break;
 		body = nb;
-		need = metrics_render(body, cap, m->ctx, &v);
+		need = metrics_render(body, cap, &m->sv, &v);
 		if (need < cap) {
 			m->body_hint = need;
 			client_respond(c, 200, head_only, CT_METRICS, body, need, body, NULL);
@@ -574,8 +557,10 @@ serve_health(struct client *c, int head_only)
 {
 	struct metrics *m = c->m;
 	char reason[160];
-	int status = metrics_health(m->ctx, m->cfg->unhealthy_after, clock_mono(), reason,
-				    sizeof(reason));
+	int status;
+
+	m->view(m->view_arg, clock_mono(), &m->sv);
+	status = metrics_health(&m->sv, m->cfg->unhealthy_after, reason, sizeof(reason));
 	char line[sizeof(reason) + 2];
 
 	if (status == 200) {
@@ -739,8 +724,8 @@ metrics_on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 struct metrics *
-metrics_new(struct ev_loop *loop, const struct config *cfg, struct conn_ctx *ctx, char *err,
-	    size_t errlen)
+metrics_new(struct ev_loop *loop, const struct config *cfg, metrics_view_fn view,
+	    void *view_arg, char *err, size_t errlen)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 	struct sockaddr_storage ss;
@@ -753,7 +738,8 @@ metrics_new(struct ev_loop *loop, const struct config *cfg, struct conn_ctx *ctx
 	}
 	m->loop = loop;
 	m->cfg = cfg;
-	m->ctx = ctx;
+	m->view = view;
+	m->view_arg = view_arg;
 	m->fd = -1;
 	m->rl = (struct ratelimit)RATELIMIT_INIT(10.0, 5);
 	memset(&ss, 0, sizeof(ss));

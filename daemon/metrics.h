@@ -19,14 +19,18 @@
  *
  * /healthz: 200 "ok\n", or 503 with one reason line while the output has
  * taken nothing for longer than the config's unhealthy_after while records
- * wait for it (sink_stalled_seconds), while reads have been paused that
- * long, while the output is failing (sink_failing), or once shutdown has
- * begun.  Durations are on the monotonic clock (clock.h).
+ * wait for it, while reads have been paused that long, while the output is
+ * failing, or once shutdown has begun.  Durations are on the monotonic
+ * clock (clock.h).
+ *
+ * What it shows comes from one struct stats_view per request, filled by a
+ * callback at that moment (conn_ctx_view() in the daemon): this module
+ * reads that plain struct only, not connections, listeners, pool or sink.
  *
  * Memory: the metrics struct, plus per client its struct (~5 KiB) and the
  * rendered body while it is being sent.  Single-threaded, on the daemon's
  * loop.  The renderer and the health check are pure functions of their
- * arguments (and the stats module's counters), for the unit tests.
+ * arguments, for the unit tests.
  */
 #ifndef INGESTD_METRICS_H
 #define INGESTD_METRICS_H
@@ -36,8 +40,11 @@
 #include <stdint.h>
 
 struct config;
-struct conn_ctx;
 struct metrics;
+struct stats_view;
+
+/* Fills *v with the daemon's state at now (clock_mono()). */
+typedef void (*metrics_view_fn)(void *arg, double now, struct stats_view *v);
 
 #define METRICS_MAX_CLIENTS  16
 #define METRICS_REQUEST_MAX  4096   /* request line + headers */
@@ -47,13 +54,13 @@ struct metrics;
 
 /*
  * Binds cfg->metrics_address:metrics_port (port 0: an ephemeral one, see
- * metrics_bound) and starts accepting on loop.  cfg, ctx and loop are
- * borrowed and must outlive the result; the caller owns the result
+ * metrics_bound) and starts accepting on loop.  cfg, loop and view_arg are
+ * borrowed and must outlive the result; view is called for every request; the caller owns the result
  * (metrics_free).  Returns NULL with a one-line message in err when the
  * socket cannot be had.
  */
 struct metrics *metrics_new(struct ev_loop *loop, const struct config *cfg,
-			    struct conn_ctx *ctx, char *err, size_t errlen);
+			    metrics_view_fn view, void *view_arg, char *err, size_t errlen);
 
 /* The address actually bound, "127.0.0.1:9464" or "[::1]:9464"; static in m. */
 const char *metrics_bound(const struct metrics *m);
@@ -66,12 +73,11 @@ void metrics_stop_accepting(struct metrics *m);
 void metrics_free(struct metrics *m);
 
 /*
- * What the renderer needs besides ctx and the counters: values read at scrape
+ * What the renderer needs besides the stats view: values read at scrape
  * time by the caller (so the renderer itself does no I/O), and the HTTP
  * side's own counters.
  */
 struct metrics_view {
-	double    now;            /* clock_mono(): for the current pause's length */
 	uint64_t  rss_bytes;      /* resident set size; 0: not rendered */
 	size_t    http_clients;   /* metrics clients connected */
 	uint64_t  http_requests;  /* requests answered, any status */
@@ -80,21 +86,21 @@ struct metrics_view {
 };
 
 /*
- * Writes the exposition text for ctx (borrowed; its pool and sink may be
- * NULL, and those families are then left out) into buf, snprintf-like: it
- * returns the length the whole text needs, excluding the NUL, and buf
+ * Writes the exposition text for sv (borrowed; with have_conns, have_pool
+ * or have_output 0 those families are left out) into buf, snprintf-like:
+ * it returns the length the whole text needs, excluding the NUL, and buf
  * holds all of it (NUL-terminated) only when that is < cap.  cap may be 0
- * (buf may then be NULL) to learn the size.
+ * (buf may then be NULL) to learn the size.  view may be NULL.
  */
-size_t metrics_render(char *buf, size_t cap, const struct conn_ctx *ctx,
+size_t metrics_render(char *buf, size_t cap, const struct stats_view *sv,
 		      const struct metrics_view *view);
 
 /*
- * The health check: returns 200, or 503 with the reason (one line, no
- * newline) in reason[0, reasonlen).  unhealthy_after in seconds.
+ * The health check of sv: returns 200, or 503 with the reason (one line,
+ * no newline) in reason[0, reasonlen).  unhealthy_after in seconds.
  */
-int metrics_health(const struct conn_ctx *ctx, double unhealthy_after, double now,
-		   char *reason, size_t reasonlen);
+int metrics_health(const struct stats_view *sv, double unhealthy_after, char *reason,
+		   size_t reasonlen);
 
 /* This process's resident set size in bytes (/proc/self/statm), 0 if unknown. */
 uint64_t metrics_read_rss(void);

@@ -1,6 +1,8 @@
 /* stats: the counter blocks and names (see stats.h). */
 #include "stats.h"
 
+#include <string.h>
+
 struct stats_block stats_blocks[STATS_MAX_BLOCKS];
 _Thread_local struct stats_block *stats_mine = &stats_blocks[0];
 
@@ -37,6 +39,14 @@ stats_snapshot(struct stats_snapshot *s)
 {
 	for (int k = 0; k < STAT__COUNT; k++)
 		s->c[k] = stats_get((enum stats_counter)k);
+}
+
+void
+stats_view_counters(struct stats_view *v, double now)
+{
+	memset(v, 0, sizeof(*v));
+	stats_snapshot(&v->counters);
+	v->now = now;
 }
 
 void

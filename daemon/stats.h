@@ -78,6 +78,46 @@ struct stats_snapshot {
 	uint64_t c[STAT__COUNT];
 };
 
+#define STATS_MAX_LISTENERS 64
+
+/*
+ * Everything the metrics endpoint and the health check show, taken at one
+ * moment: the counters, and gauges filled by the modules that own them
+ * (conn_ctx_view() in conn.c).  A plain struct, so readers depend on it
+ * alone, not on connections, listeners, pool or sink.
+ */
+struct stats_view {
+	struct stats_snapshot counters;
+	double   now;              /* clock_mono() when it was taken */
+
+	int      have_conns;       /* 0: only the counters are filled */
+	size_t   conns, max_connections;
+	int      paused, stopping;
+	double   paused_seconds;   /* in all, the current pause included */
+	double   paused_for;       /* the current pause so far; 0 when not paused */
+	uint64_t retained_bytes;
+	size_t   read_slabs;
+
+	int      have_pool;
+	size_t   slab_size, slabs, slabs_in_use, slabs_peak, overflow_in_use, overflow_peak;
+	size_t   waiters, waiters_peak;
+	uint64_t checkouts, refused_releases;
+
+	int      have_output;
+	size_t   output_pending, output_waiters;
+	int      output_failing;
+	double   output_stalled;   /* seconds the output has taken nothing while records wait */
+
+	size_t   nlisteners;
+	struct {
+		const char *name;      /* borrowed from the config */
+		uint64_t    records, bytes_in;
+	} listeners[STATS_MAX_LISTENERS];
+};
+
+/* Clears v and fills its counters and `now` (the rest for the owners). */
+void stats_view_counters(struct stats_view *v, double now);
+
 /* Makes the calling thread count into block `index` (1..STATS_MAX_BLOCKS-1
  * for workers; 0 is the main thread's). */
 void stats_bind(size_t index);

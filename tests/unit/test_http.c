@@ -569,23 +569,45 @@ fixture_free(struct fixture *f)
 	free(f);
 }
 
-static char *
-render(const struct conn_ctx *ctx, const struct metrics_view *v)
+/* The view the daemon would hand the renderer at `now` (only the counters
+ * when ctx is NULL). */
+static const struct stats_view *
+view_at(const struct conn_ctx *ctx, double now)
 {
-	size_t n = metrics_render(NULL, 0, ctx, v);
+	static struct stats_view sv;
+
+	if (ctx != NULL)
+		conn_ctx_view(ctx, now, &sv);
+	else
+		stats_view_counters(&sv, now);
+	return &sv;
+}
+
+static char *
+render_at(const struct conn_ctx *ctx, double now, const struct metrics_view *v)
+{
+	const struct stats_view *sv = view_at(ctx, now);
+	size_t n = metrics_render(NULL, 0, sv, v);
 	char *buf = malloc(n + 1);
 
 	assert_non_null(buf);
-	assert_int_equal(metrics_render(buf, n + 1, ctx, v), n);
+	assert_int_equal(metrics_render(buf, n + 1, sv, v), n);
 	assert_int_equal(strlen(buf), n);
 	return buf;
+}
+
+static int
+health(const struct conn_ctx *ctx, double unhealthy_after, double now, char *reason,
+       size_t reasonlen)
+{
+	return metrics_health(view_at(ctx, now), unhealthy_after, reason, reasonlen);
 }
 
 static void
 test_render(void **state)
 {
 	struct fixture *f = fixture_new("/dev/null");
-	struct metrics_view v = { .now = 110.0, .rss_bytes = 12345678, .http_clients = 3,
+	struct metrics_view v = { .rss_bytes = 12345678, .http_clients = 3,
 				  .http_requests = 9, .http_refused = 2, .http_timeouts = 1 };
 	char *text, key[128];
 	void *slab;
@@ -609,7 +631,7 @@ test_render(void **state)
 		stats_set(i, 1000 + (uint64_t)i);
 	stats_set(STAT_records_out, 18446744073709551615ull);  /* u64 max prints whole */
 
-	text = render(&f->ctx, &v);
+	text = render_at(&f->ctx, 110.0, &v);
 	assert_true(check_exposition(text) > STAT__COUNT + 20);
 	for (int i = 0; i < STAT__COUNT; i++) {
 		snprintf(key, sizeof(key), "ingestd_%s_total", stats_names[i]);
@@ -647,7 +669,7 @@ test_render(void **state)
 	/* Not paused: only the total; no RSS when the caller has none. */
 	f->ctx.paused = 0;
 	v.rss_bytes = 0;
-	text = render(&f->ctx, &v);
+	text = render_at(&f->ctx, 110.0, &v);
 	check_exposition(text);
 	assert_true(sample(text, "ingestd_paused_seconds_total") == 2.5);
 	assert_false(has_line_prefix(text, "ingestd_resident_memory_bytes"));
@@ -662,7 +684,7 @@ static void
 test_render_truncates(void **state)
 {
 	struct fixture *f = fixture_new("/dev/null");
-	char *full = render(&f->ctx, NULL);
+	char *full = render_at(&f->ctx, 0, NULL);
 	size_t n = strlen(full);
 	size_t caps[] = { 1, 2, 100, n / 2, n - 1, n, n + 1, n + 100 };
 
@@ -671,7 +693,7 @@ test_render_truncates(void **state)
 		char *buf = malloc(caps[i]);
 		size_t got;
 		assert_non_null(buf);
-		got = metrics_render(buf, caps[i], &f->ctx, NULL);
+		got = metrics_render(buf, caps[i], view_at(&f->ctx, 0), NULL);
 		assert_int_equal(got, n);
 		/* A NUL-terminated prefix of the full text. */
 		assert_int_equal(strlen(buf), caps[i] > n ? n : caps[i] - 1);
@@ -691,7 +713,7 @@ test_render_no_ctx(void **state)
 	(void)state;
 	stats_reset();
 	stats_set(STAT_frames_in, 3);
-	text = render(NULL, &v);
+	text = render_at(NULL, 0, &v);
 	check_exposition(text);
 	assert_true(sample(text, "ingestd_frames_in_total") == 3);
 	assert_true(sample(text, "ingestd_metrics_clients") == 1);
@@ -717,21 +739,21 @@ test_health(void **state)
 	char reason[160];
 
 	(void)state;
-	assert_int_equal(metrics_health(&f->ctx, 30, 1000, reason, sizeof(reason)), 200);
+	assert_int_equal(health(&f->ctx, 30, 1000, reason, sizeof(reason)), 200);
 	assert_string_equal(reason, "");
 	f->ctx.paused = 1;
 	f->ctx.paused_since = 980;  /* 20 s: not yet */
-	assert_int_equal(metrics_health(&f->ctx, 30, 1000, reason, sizeof(reason)), 200);
-	assert_int_equal(metrics_health(&f->ctx, 30, 1010.5, reason, sizeof(reason)), 503);
+	assert_int_equal(health(&f->ctx, 30, 1000, reason, sizeof(reason)), 200);
+	assert_int_equal(health(&f->ctx, 30, 1010.5, reason, sizeof(reason)), 503);
 	assert_non_null(strstr(reason, "paused for 30.5 s"));
 	assert_null(strchr(reason, '\n'));
 	f->ctx.paused = 0;  /* paused long ago, not now */
-	assert_int_equal(metrics_health(&f->ctx, 30, 5000, reason, sizeof(reason)), 200);
+	assert_int_equal(health(&f->ctx, 30, 5000, reason, sizeof(reason)), 200);
 	f->ctx.stopping = 1;
-	assert_int_equal(metrics_health(&f->ctx, 30, 1000, reason, sizeof(reason)), 503);
+	assert_int_equal(health(&f->ctx, 30, 1000, reason, sizeof(reason)), 503);
 	assert_string_equal(reason, "shutting down");
 	/* A short buffer is fine. */
-	assert_int_equal(metrics_health(&f->ctx, 30, 1000, reason, 4), 503);
+	assert_int_equal(health(&f->ctx, 30, 1000, reason, 4), 503);
 	assert_string_equal(reason, "shu");
 	fixture_free(f);
 }
@@ -750,9 +772,9 @@ test_health_output_failing(void **state)
 	sink_commit(f->sink, 3, 1);
 	sink_flush(f->sink);
 	assert_true(sink_failing(f->sink));
-	assert_int_equal(metrics_health(&f->ctx, 30, 1000, reason, sizeof(reason)), 503);
+	assert_int_equal(health(&f->ctx, 30, 1000, reason, sizeof(reason)), 503);
 	assert_non_null(strstr(reason, "output failing"));
-	text = render(&f->ctx, NULL);
+	text = render_at(&f->ctx, 0, NULL);
 	assert_true(sample(text, "ingestd_output_failing") == 1);
 	assert_true(sample(text, "ingestd_output_pending_bytes") == 3);
 	assert_true(sample(text, "ingestd_output_errors_total") >= 1);
@@ -790,10 +812,10 @@ test_health_output_stalled(void **state)
 	sink_flush(f->sink);   /* EAGAIN */
 	now = clock_mono();
 	assert_false(sink_failing(f->sink));
-	assert_int_equal(metrics_health(&f->ctx, 30, now + 29.5, reason, sizeof(reason)), 200);
-	assert_int_equal(metrics_health(&f->ctx, 30, now + 30.5, reason, sizeof(reason)), 503);
+	assert_int_equal(health(&f->ctx, 30, now + 29.5, reason, sizeof(reason)), 200);
+	assert_int_equal(health(&f->ctx, 30, now + 30.5, reason, sizeof(reason)), 503);
 	assert_non_null(strstr(reason, "output stalled"));
-	text = render(&f->ctx, NULL);
+	text = render_at(&f->ctx, 0, NULL);
 	assert_true(sample(text, "ingestd_output_pending_bytes") > 0);
 	free(text);
 	fixture_free(f);
