@@ -19,19 +19,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A plain field: the rest of struct field is zero (no options). */
+#define FIELD(n, off, t, o) { .name = n, .offset = off, .type = t, .order = o }
+
 static struct schema builtin[] = {
 	{
 		.name = "sensor24",
 		.size = 24,
 		.nfields = 7,
 		.fields = {
-			{ "sensorId",    0,  FT_U32, BO_BIG, 0, 0 },
-			{ "timestamp",   4,  FT_F64, BO_BIG, 0, 0 },
-			{ "sensorType",  12, FT_U16, BO_BIG, 0, 0 },
-			{ "statusFlags", 14, FT_U8,  BO_BIG, 0, 0 },
-			{ "temperature", 15, FT_I8,  BO_BIG, 0, 0 },
-			{ "humidity",    16, FT_F32, BO_BIG, 0, 0 },
-			{ "pressure",    20, FT_F32, BO_BIG, 0, 0 },
+			FIELD("sensorId", 0, FT_U32, BO_BIG),
+			FIELD("timestamp", 4, FT_F64, BO_BIG),
+			FIELD("sensorType", 12, FT_U16, BO_BIG),
+			FIELD("statusFlags", 14, FT_U8, BO_BIG),
+			FIELD("temperature", 15, FT_I8, BO_BIG),
+			FIELD("humidity", 16, FT_F32, BO_BIG),
+			FIELD("pressure", 20, FT_F32, BO_BIG),
 		},
 	},
 	{
@@ -39,12 +42,13 @@ static struct schema builtin[] = {
 		.size = 16,
 		.nfields = 6,
 		.fields = {
-			{ "signature", 0,  FT_U16, BO_BIG,    1, 0xCAFE },
-			{ "deviceId",  2,  FT_I32, BO_LITTLE, 0, 0 },
-			{ "voltage",   6,  FT_F32, BO_BIG,    0, 0 },
-			{ "status",    10, FT_U8,  BO_BIG,    0, 0 },
-			{ "checksum",  11, FT_U8,  BO_BIG,    0, 0 },
-			{ "uptime",    12, FT_U32, BO_LITTLE, 0, 0 },
+			{ .name = "signature", .offset = 0, .type = FT_U16, .order = BO_BIG,
+			  .is_magic = 1, .magic = 0xCAFE },
+			FIELD("deviceId", 2, FT_I32, BO_LITTLE),
+			FIELD("voltage", 6, FT_F32, BO_BIG),
+			FIELD("status", 10, FT_U8, BO_BIG),
+			FIELD("checksum", 11, FT_U8, BO_BIG),
+			FIELD("uptime", 12, FT_U32, BO_LITTLE),
 		},
 	},
 };
