@@ -319,19 +319,6 @@ update_rx(struct conn_ctx *ctx)
 enum process_result { PROCESS_DONE, PROCESS_WAIT, PROCESS_BAD };
 
 /*
- * schema_check() for a frame of layout lay, skipped when the size is right
- * and the schema has neither a magic field nor a checksum: then there is
- * nothing to check.
- */
-static inline enum schema_status
-check_frame(const struct record_layout *lay, const uint8_t *frame, size_t len)
-{
-	if (len == lay->schema->size && !lay->needs_check)
-		return SCHEMA_OK;
-	return schema_check(lay->schema, frame, len);
-}
-
-/*
  * The common case of process(), fixed-size frames of one schema, without
  * decode_next()'s and the sink's per-record calls: the frame size and the
  * record bound do not change, so records are written back to back into the
@@ -360,7 +347,7 @@ process_fixed(struct conn *c, const struct record_meta *m, size_t *records)
 		for (o = out; c->len - c->pos >= size && (size_t)(o - out) + bound <= room; n++) {
 			const uint8_t *frame = c->slab + c->pos;
 
-			if (check_frame(lay, frame, size) != SCHEMA_OK) {
+			if (schema_check(lay->schema, frame, size) != SCHEMA_OK) {
 				bad = 1;
 				break;
 			}

@@ -76,9 +76,7 @@ decode_next(const struct listener_conf *lc, struct decode_state *st, const uint8
 			out->action = DEC_RAW;
 			return;
 		}
-		/* The common case without a call: right size, nothing to check. */
-		ss = out->frame.len == s->size && !s->needs_check ? SCHEMA_OK :
-		     schema_check(s, out->frame.value, out->frame.len);
+		ss = schema_check(s, out->frame.value, out->frame.len);
 		if (ss == SCHEMA_OK) {
 			out->action = DEC_RECORD;
 			out->schema = s;

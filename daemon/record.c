@@ -65,7 +65,6 @@ record_layout_init(struct record_layout *l, const struct schema *s)
 	memset(l, 0, sizeof(*l));
 	l->schema = s;
 	l->bound = 2;  /* '}' '\n' */
-	l->needs_check = s->needs_check;
 	for (size_t i = 0; i < s->nfields; i++) {
 		const struct field *f = &s->fields[i];
 		size_t k = l->nprint;

@@ -28,7 +28,6 @@ struct record_layout {
 	const struct field *field[SCHEMA_MAX_FIELDS];  /* borrowed from schema */
 	char   *frag[SCHEMA_MAX_FIELDS];      /* `{"name":` then `,"name":` */
 	size_t  frag_len[SCHEMA_MAX_FIELDS];
-	uint8_t needs_check;                  /* a magic or a checksum: schema_check */
 	char   *schema_frag;                  /* `,"_schema":"name"` */
 	size_t  schema_frag_len;
 	size_t  bound;                        /* longest record without metadata */

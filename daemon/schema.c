@@ -700,12 +700,8 @@ checksum_matches(const struct schema *s, const uint8_t *p)
 }
 
 enum schema_status
-schema_check(const struct schema *s, const uint8_t *p, size_t len)
+schema_check_fields(const struct schema *s, const uint8_t *p)
 {
-	if (len != s->size)
-		return SCHEMA_BAD_SIZE;
-	if (!s->needs_check)
-		return SCHEMA_OK;
 	if (!magics_match(s, p))
 		return SCHEMA_BAD_MAGIC;
 	if (s->checksum.algo != CK_NONE && !checksum_matches(s, p))

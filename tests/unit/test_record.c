@@ -825,8 +825,8 @@ test_write_frame_matches_decode_then_write(void **state)
 		free(a);
 		free(b);
 	}
-	assert_int_equal(ls->s24.needs_check, 0);
-	assert_int_equal(ls->l16.needs_check, 1);
+	assert_int_equal(ls->s24.schema->needs_check, 0);
+	assert_int_equal(ls->l16.schema->needs_check, 1);
 	meta_free(&o);
 }
 
