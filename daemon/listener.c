@@ -167,6 +167,27 @@ conf_sockaddr(const struct listener_conf *conf, struct sockaddr_storage *ss, soc
 	return 0;
 }
 
+size_t
+listener_record_bound(const struct listener_conf *conf,
+		      const struct record_layout *(*layout_of)(const struct schema *),
+		      const struct record_meta *m)
+{
+	size_t need = 0, n;
+
+	if (conf->framer.kind == FRAMING_FIXED) {
+		for (size_t k = 0; k < conf->nschemas; k++)
+			if ((n = record_bound(layout_of(conf->schemas[k]), m)) > need)
+				need = n;
+		return need;
+	}
+	need = record_raw_bound(conf->framer.max_value, m);
+	for (int t = 1; t < 256; t++)
+		if (conf->tlv_map[t] != NULL &&
+		    (n = record_bound(layout_of(conf->tlv_map[t]), m)) > need)
+			need = n;
+	return need;
+}
+
 /* What binding and adopting share before the socket: fields, layouts, the
  * metadata fragment. */
 static int

@@ -67,6 +67,16 @@ int listener_adopt(struct listener *l, const struct listener_conf *conf, struct 
 		   const struct record_layout *(*layout_of)(const struct schema *), int fd,
 		   char *err, size_t errlen);
 
+/*
+ * The longest record any frame of listener conf can give, with metadata m
+ * (NULL: off): the largest record_bound() of its schemas' layouts (from
+ * layout_of), and for TLV the raw record of a max_frame value.  Pure: for
+ * the start-up check that records fit a slab, and for --decode's buffer.
+ */
+size_t listener_record_bound(const struct listener_conf *conf,
+			     const struct record_layout *(*layout_of)(const struct schema *),
+			     const struct record_meta *m);
+
 /* Sockets the service manager passed in (socket activation). */
 #define LISTENER_MAX_PASSED CONFIG_MAX_LISTENERS
 struct passed_sockets {

@@ -94,33 +94,16 @@ check_slab_fits(const struct config *c, char *err, size_t errlen)
 
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_conf *lc = &c->listeners[i];
-		size_t need = 0;
+		size_t need;
 
 		worst.listener_len = strlen(lc->name) * 6 + 20;  /* escaped worst case */
-		if (lc->framer.kind == FRAMING_FIXED) {
-			for (size_t k = 0; k < lc->nschemas; k++) {
-				size_t n = record_bound(layout_of(lc->schemas[k]),
-							c->metadata ? &worst : NULL);
-				if (n > need)
-					need = n;
-			}
-		} else {
-			need = record_raw_bound(lc->framer.max_value, c->metadata ? &worst : NULL);
-			for (int t = 1; t < 256; t++) {
-				const struct record_layout *lay = layout_of(lc->tlv_map[t]);
-				size_t n;
-				if (lay == NULL)
-					continue;
-				n = record_bound(lay, c->metadata ? &worst : NULL);
-				if (n > need)
-					need = n;
-			}
-		}
+		need = listener_record_bound(lc, layout_of, c->metadata ? &worst : NULL);
 		if (need > slab) {
 			snprintf(err, errlen,
 				 "%s:%d: listener \"%s\": its longest record (%zu bytes) does not fit "
-				 "in one slab ([pool] slab_size = %zu); raise slab_size or lower max_frame",
-				 c->source, lc->line, lc->name, need, slab);
+				 "in one slab ([pool] slab_size = %zu); raise slab_size%s",
+				 c->source, lc->line, lc->name, need, slab,
+				 lc->framer.kind == FRAMING_TLV ? " or lower max_frame" : "");
 			return -1;
 		}
 	}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "decode.h"
+#include "listener.h"
 #include "log.h"
 
 #define EXIT_DATAERR 65
@@ -185,27 +186,6 @@ decode_some(struct run *r, struct decode_state *st, const uint8_t *buf, size_t *
 	}
 }
 
-/* The longest record any frame of lc can give, metadata included. */
-static size_t
-longest_record(const struct run *r, const struct record_meta *m)
-{
-	const struct listener_conf *lc = r->lc;
-	size_t need = 0, n;
-
-	if (lc->framer.kind == FRAMING_FIXED) {
-		for (size_t k = 0; k < lc->nschemas; k++)
-			if ((n = record_bound(r->layout_of(lc->schemas[k]), m)) > need)
-				need = n;
-		return need;
-	}
-	need = record_raw_bound(lc->framer.max_value, m);
-	for (int t = 1; t < 256; t++)
-		if (lc->tlv_map[t] != NULL &&
-		    (n = record_bound(r->layout_of(lc->tlv_map[t]), m)) > need)
-			need = n;
-	return need;
-}
-
 /* `,"_peer":"TEXT"`; a file name is bytes, so not UTF-8 is not an error. */
 static char *
 peer_fragment(const char *text, size_t *len_out)
@@ -323,7 +303,8 @@ offline_decode(const struct config *c, const char *listener,
 	for (int i = 0; i < r.nin; i++)
 		if (r.in[i].peer_len > worst.peer_len)
 			worst.peer_len = r.in[i].peer_len;
-	r.out_cap = OUT_FLUSH + longest_record(&r, c->metadata ? &worst : NULL);
+	r.out_cap = OUT_FLUSH +
+		    listener_record_bound(r.lc, layout_of, c->metadata ? &worst : NULL);
 	r.out = malloc(r.out_cap);
 	if (r.lmeta == NULL || buf == NULL || r.out == NULL) {
 		fprintf(stderr, "ingestd: --decode: out of memory\n");

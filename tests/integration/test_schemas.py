@@ -978,6 +978,11 @@ CONFIG_ERRORS = [
     ("resync on TLV", TLV + "!on_bad_frame = resync\n",
      "on_bad_frame: resync is only for framing = fixed (a TLV header frames the stream: use "
      "skip)"),
+    # A declared str's worst case (each byte \u00XX) must fit one output slab.
+    ("record larger than a slab", "!" + LST + "[pool]\nslab_size = 4096\n" +
+     sch("s", 2000, "field.x = str @0 len=2000"),
+     'listener "a": its longest record (12169 bytes) does not fit in one slab '
+     "([pool] slab_size = 4096); raise slab_size"),
 ]
 
 
