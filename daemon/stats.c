@@ -49,6 +49,7 @@ stats_view_counters(struct stats_view *v, double now)
 	v->now = now;
 }
 
+#ifdef INGESTD_TESTING
 void
 stats_set(enum stats_counter k, uint64_t v)
 {
@@ -65,3 +66,4 @@ stats_reset(void)
 		for (int k = 0; k < STAT__COUNT; k++)
 			atomic_store_explicit(&stats_blocks[b].c[k], 0, memory_order_relaxed);
 }
+#endif

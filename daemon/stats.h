@@ -138,10 +138,12 @@ uint64_t stats_get(enum stats_counter k);
 uint64_t stats_get_block(size_t index, enum stats_counter k);
 /* Every counter's total. */
 void stats_snapshot(struct stats_snapshot *s);
+#ifdef INGESTD_TESTING
 /* Tests: sets counter k of this thread's block, and zeroes the others'. */
 void stats_set(enum stats_counter k, uint64_t v);
 /* Tests: every counter of every block to 0 (no counting thread running). */
 void stats_reset(void);
+#endif
 
 #define STATS_INC(name)    stats_add(STAT_##name, 1)
 #define STATS_ADD(name, n) stats_add(STAT_##name, (n))
