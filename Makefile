@@ -26,7 +26,7 @@ LDFLAGS_TSAN := -fsanitize=thread
 LDFLAGS_REL := -Wl,-z,relro,-z,now
 LDFLAGS_SAN := -fsanitize=address,undefined
 CXXFLAGS_COMMON := -std=c++17 -fno-exceptions -fno-rtti -isystem $(DRAGONBOX_INC)
-LIBS     := -lev $(shell pkg-config --libs inih jansson zlib 2>/dev/null || echo -linih -ljansson -lz) -lm
+LIBS     := -lev $(shell pkg-config --libs inih jansson zlib 2>/dev/null || echo -linih -ljansson -lz) -lm -lpthread
 
 # Every module but main.c goes into a static library the tests link.
 SRCS     := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
@@ -35,7 +35,7 @@ REL_OBJS := $(SRCS:daemon/%.c=$(BUILD)/rel/%.o) $(CXXSRCS:daemon/%.cc=$(BUILD)/r
 SAN_OBJS := $(SRCS:daemon/%.c=$(BUILD)/san/%.o) $(CXXSRCS:daemon/%.cc=$(BUILD)/san/%.o)
 TSAN_OBJS := $(SRCS:daemon/%.c=$(BUILD)/tsan/%.o) $(CXXSRCS:daemon/%.cc=$(BUILD)/tsan/%.o)
 # Unit tests whose subject is threads; they also run under ThreadSanitizer.
-TSAN_UNIT_BINS := $(BUILD)/tsan/test_stats
+TSAN_UNIT_BINS := $(BUILD)/tsan/test_stats $(BUILD)/tsan/test_relay
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 TOOL_SRCS := $(wildcard scripts/*.c)
@@ -94,6 +94,10 @@ $(BUILD)/ingestd: $(BUILD)/rel/main.o $(BUILD)/rel/libingestd.a
 	$(CC) $(LDFLAGS_REL) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/san/ingestd: $(BUILD)/san/main.o $(BUILD)/san/libingestd.a
 	$(CC) $(LDFLAGS_SAN) $(LDFLAGS) -o $@ $^ $(LIBS)
+# The daemon under ThreadSanitizer: the multi-worker integration tests
+# (test_workers) run it.
+$(BUILD)/tsan/ingestd: $(BUILD)/tsan/main.o $(BUILD)/tsan/libingestd.a
+	$(CC) $(LDFLAGS_TSAN) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/san/test_%: tests/unit/test_%.c $(BUILD)/san/libingestd.a
 	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes $(CFLAGS_SAN) $(INC) -Itests/unit -o $@ $< \
@@ -115,7 +119,8 @@ check-config: $(BUILD)/ingestd
 	$(BUILD)/ingestd --check-config -c config/ingestd.ini
 
 test: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/san/ingestd $(BUILD)/ingestd unit tools
+	@$(MAKE) --no-print-directory $(BUILD)/san/ingestd $(BUILD)/tsan/ingestd $(BUILD)/ingestd \
+		unit tools
 	@tests/run
 
 bench: deps-bench

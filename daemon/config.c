@@ -45,17 +45,18 @@
 #define TLV_MAX_VALUE 65535
 
 enum section {
-	SEC_NONE, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_METRICS, SEC_LISTENER, SEC_SCHEMA,
-	NSECTIONS
+	SEC_NONE, SEC_DAEMON, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_METRICS, SEC_LISTENER,
+	SEC_SCHEMA, NSECTIONS
 };
 
 static const char *const section_names[NSECTIONS] = {
-	[SEC_NONE] = "", [SEC_OUTPUT] = "output", [SEC_POOL] = "pool",
+	[SEC_NONE] = "", [SEC_DAEMON] = "daemon", [SEC_OUTPUT] = "output", [SEC_POOL] = "pool",
 	[SEC_LIMITS] = "limits", [SEC_LOG] = "log", [SEC_METRICS] = "metrics",
 	[SEC_LISTENER] = "listener", [SEC_SCHEMA] = "schema",
 };
 
 enum key {
+	KEY_WORKERS,
 	KEY_PATH, KEY_METADATA, KEY_CACHE_WINDOW, KEY_PREALLOCATE,
 	KEY_SLAB_SIZE, KEY_SLABS, KEY_OVERFLOW, KEY_RESERVE, KEY_MAX_WAITERS, KEY_WAITERS_LOW,
 	KEY_MAX_RETAINED,
@@ -75,6 +76,7 @@ static const struct keydef {
 	const char  *name;
 	uint64_t     min, max;   /* integers and durations */
 } keys[NKEYS] = {
+	[KEY_WORKERS]         = { SEC_DAEMON,   "workers",         1, CONFIG_MAX_WORKERS },
 	[KEY_PATH]            = { SEC_OUTPUT,   "path",            0, 0 },
 	[KEY_METADATA]        = { SEC_OUTPUT,   "metadata",        0, 0 },
 	/* 0 (off) or at least 1 MiB, checked by get_size_or_off(). */
@@ -446,6 +448,18 @@ set_key(struct parse *p, enum key k, const char *v)
 	int b;
 
 	switch (k) {
+	case KEY_WORKERS:
+		if (strcmp(v, "auto") == 0) {
+			c->workers = 0;
+			return 0;
+		}
+		if (!parse_uint(v, &n) || n < 1 || n > CONFIG_MAX_WORKERS) {
+			fail(p, p->lineno, "workers: \"%s\" is not auto or a number of workers "
+			     "(1 .. %d)", v, CONFIG_MAX_WORKERS);
+			return -1;
+		}
+		c->workers = (size_t)n;
+		return 0;
 	case KEY_PATH:
 		if (strlen(v) >= sizeof(c->output_path)) {
 			fail(p, p->lineno, "path: too long (at most %zu bytes)",
@@ -669,6 +683,7 @@ static const char *
 known_keys(enum section sec)
 {
 	switch (sec) {
+	case SEC_DAEMON:   return "workers";
 	case SEC_OUTPUT:   return "path, metadata, cache_window, preallocate";
 	case SEC_POOL:     return "slab_size, slabs, overflow, reserve, max_waiters, waiters_low, "
 				  "max_retained";
@@ -936,7 +951,7 @@ open_section(struct parse *p, const char *name, size_t n)
 
 	if (close_section(p) < 0)
 		return -1;
-	for (int s = SEC_OUTPUT; s < SEC_LISTENER; s++)
+	for (int s = SEC_DAEMON; s < SEC_LISTENER; s++)
 		if (strlen(section_names[s]) == n && memcmp(section_names[s], name, n) == 0)
 			sec = (enum section)s;
 	for (int s = SEC_LISTENER; s <= SEC_SCHEMA; s++) {
@@ -952,7 +967,7 @@ open_section(struct parse *p, const char *name, size_t n)
 		}
 	}
 	if (sec == SEC_NONE) {
-		fail(p, p->lineno, "[%.*s]: unknown section (known: output, pool, limits, log, "
+		fail(p, p->lineno, "[%.*s]: unknown section (known: daemon, output, pool, limits, log, "
 		     "metrics, listener NAME, schema NAME)", (int)(n > 80 ? 80 : n), name);
 		return -1;
 	}
@@ -1119,6 +1134,15 @@ check_pool(struct parse *p)
 		fail(p, p->key_line[KEY_MAX_RETAINED] ? p->key_line[KEY_MAX_RETAINED] :
 		     p->key_line[KEY_SLABS], "max_retained: %zu is more than the slabs reads may "
 		     "use (slabs - reserve = %zu)", pc->max_retained, pc->slabs - pc->reserve);
+		return -1;
+	}
+	/* Each worker gets its own share of the slabs, and a share needs
+	 * reserve + 2 of them to read and write (worker.h); `auto` stays within
+	 * what the pool allows by itself. */
+	if (p->c->workers > 1 && pc->slabs / p->c->workers < pc->reserve + 2) {
+		fail(p, p->key_line[KEY_WORKERS], "workers: %zu workers need at least %zu slabs "
+		     "(reserve + 2 = %zu each), and [pool] slabs is %zu", p->c->workers,
+		     p->c->workers * (pc->reserve + 2), pc->reserve + 2, pc->slabs);
 		return -1;
 	}
 	if (pc->waiters_low >= pc->max_waiters) {

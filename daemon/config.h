@@ -24,6 +24,7 @@
 #define CONFIG_MAX_SCHEMAS 64            /* declared [schema NAME] sections */
 #define CONFIG_MAX_LISTENER_SCHEMAS 16   /* schema = A B ... on one fixed listener */
 #define CONFIG_NAME_MAX 64
+#define CONFIG_MAX_WORKERS 64
 
 /* on_bad_frame: what a listener does with a bad frame (decode.h). */
 enum bad_frame_policy { ON_BAD_CLOSE, ON_BAD_SKIP, ON_BAD_RESYNC };
@@ -45,6 +46,7 @@ struct listener_conf {
 
 struct config {
 	char                 source[4096];    /* file path, or "(default)" */
+	size_t               workers;         /* event-loop threads; 0 = auto (worker.h) */
 	struct listener_conf listeners[CONFIG_MAX_LISTENERS];
 	size_t               nlisteners;
 	/* Declared layouts; listeners point into this array (or at built-ins). */

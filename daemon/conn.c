@@ -253,6 +253,8 @@ conn_close(struct conn *c)
 	release_slab(c);
 	close(c->io.fd);
 	STATS_INC(conn_closed);
+	if (ctx->on_closed != NULL)
+		ctx->on_closed(ctx->hook_arg);
 	/* Freed at the end of the iteration: callers up the stack may still
 	 * look at c (and see CLOSED). */
 	c->next = ctx->closed;
@@ -289,8 +291,9 @@ conn_ctx_init(struct conn_ctx *ctx)
 	ctx->reap.data = ctx;
 }
 
-/* Per-peer bad input: counted by reason, logged rate-limited. */
-static struct ratelimit bad_input_rl = RATELIMIT_INIT(10.0, 20);
+/* Per-peer bad input: counted by reason, logged rate-limited (per worker
+ * thread: each thread has its own limiter, so none waits for another). */
+static _Thread_local struct ratelimit bad_input_rl = RATELIMIT_INIT(10.0, 20);
 
 static void
 bad_input(struct conn *c, enum decode_bad bad, const char *then)
@@ -456,7 +459,7 @@ process(struct conn *c)
 out:
 	STATS_ADD(frames_in, records);
 	if (records > 0) {
-		l->records_in += records;
+		ctx->per_listener[l->index].records += records;
 		touch(c, clock_mono());
 	}
 	return res;
@@ -583,7 +586,7 @@ read_once(struct conn *c)
 	if (n > 0) {
 		c->len += (uint32_t)n;
 		STATS_ADD(bytes_in, (uint64_t)n);
-		c->l->bytes_in += (uint64_t)n;
+		c->ctx->per_listener[c->l->index].bytes_in += (uint64_t)n;
 		return 1;
 	}
 	if (n == 0)
@@ -688,8 +691,8 @@ conn_ctx_pressure(void *arg, int paused)
 	/* A sink that keeps up only just can pause and resume many times a
 	 * second: log one pause (and its resume) per window; pause_events and
 	 * paused_seconds keep the full count. */
-	static struct ratelimit pause_rl = RATELIMIT_INIT(10.0, 1);
-	static int pause_logged;
+	static _Thread_local struct ratelimit pause_rl = RATELIMIT_INIT(10.0, 1);
+	static _Thread_local int pause_logged;
 	uint64_t suppressed;
 
 	if (paused) {
@@ -713,8 +716,8 @@ conn_ctx_pressure(void *arg, int paused)
 			c->last_active = now;
 		conn_update_io(c);
 	}
-	for (size_t i = 0; i < ctx->nlisteners; i++)
-		listener_pause(&ctx->listeners[i], paused || ctx->stopping);
+	if (ctx->on_pressure != NULL)
+		ctx->on_pressure(ctx->hook_arg, paused);
 }
 
 void
@@ -779,7 +782,7 @@ conn_on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn_ctx *ctx = w->data;
 	double now = clock_mono();
-	static struct ratelimit idle_rl = RATELIMIT_INIT(10.0, 5);
+	static _Thread_local struct ratelimit idle_rl = RATELIMIT_INIT(10.0, 5);
 	struct conn *c, *prev;
 
 	(void)loop;
@@ -818,50 +821,51 @@ conn_ctx_start_idle_sweep(struct conn_ctx *ctx)
 }
 
 void
-conn_ctx_view(const struct conn_ctx *ctx, double now, struct stats_view *v)
+conn_ctx_gauges(const struct conn_ctx *ctx, struct conn_gauges *g)
 {
-	stats_view_counters(v, now);
-	v->have_conns = 1;
-	v->conns = ctx->nconns;
-	v->max_connections = ctx->max_connections;
-	v->paused = ctx->paused;
-	v->stopping = ctx->stopping;
-	v->paused_for = ctx->paused && now > ctx->paused_since ? now - ctx->paused_since : 0;
-	v->paused_seconds = ctx->paused_total + v->paused_for;
-	v->retained_bytes = ctx->retained_bytes;
-	v->read_slabs = ctx->read_slabs;
-	if (ctx->pool != NULL) {
-		struct pool_stats ps;
+	g->conns = ctx->nconns;
+	g->read_slabs = ctx->read_slabs;
+	g->paused = ctx->paused;
+	g->stopping = ctx->stopping;
+	g->paused_since = ctx->paused_since;
+	g->paused_total = ctx->paused_total;
+	g->retained_bytes = ctx->retained_bytes;
+	pool_get_stats(ctx->pool, &g->pool);
+	g->output_waiters = sink_waiting(ctx->sink);
+	g->sink_empty = sink_empty(ctx->sink);
+	g->nlisteners = ctx->nlisteners;
+	memcpy(g->per_listener, ctx->per_listener, ctx->nlisteners * sizeof(g->per_listener[0]));
+}
 
-		pool_get_stats(ctx->pool, &ps);
-		v->have_pool = 1;
-		v->slab_size = pool_slab_size(ctx->pool);
-		v->slabs = ps.slabs;
-		v->slabs_in_use = ps.in_use;
-		v->slabs_peak = ps.peak;
-		v->overflow_in_use = ps.overflow_in_use;
-		v->overflow_peak = ps.overflow_peak;
-		v->waiters = ps.waiters;
-		v->waiters_peak = ps.waiters_peak;
-		v->checkouts = ps.checkouts;
-		v->refused_releases = ps.refused_releases;
-	}
-	if (ctx->sink != NULL) {
-		v->have_output = 1;
-		v->output_pending = sink_pending(ctx->sink);
-		v->output_waiters = sink_waiting(ctx->sink);
-		v->output_failing = sink_failing(ctx->sink);
-		v->output_stalled = sink_stalled_seconds(ctx->sink, now);
-	}
-	for (size_t i = 0; ctx->listeners != NULL && i < ctx->nlisteners &&
-	     v->nlisteners < STATS_MAX_LISTENERS; i++) {
-		const struct listener *l = &ctx->listeners[i];
+void
+conn_gauges_add(const struct conn_gauges *g, double now, struct stats_view *v)
+{
+	double paused_for = g->paused && now > g->paused_since ? now - g->paused_since : 0;
+	double paused_seconds = g->paused_total + paused_for;
 
-		if (l->conf == NULL)
-			continue;
-		v->listeners[v->nlisteners].name = l->conf->name;
-		v->listeners[v->nlisteners].records = l->records_in;
-		v->listeners[v->nlisteners].bytes_in = l->bytes_in;
-		v->nlisteners++;
+	v->conns += g->conns;
+	v->read_slabs += g->read_slabs;
+	v->retained_bytes += g->retained_bytes;
+	v->paused |= g->paused;
+	v->stopping |= g->stopping;
+	/* A pause is one worker's: the longest is what health judges. */
+	if (paused_for > v->paused_for)
+		v->paused_for = paused_for;
+	if (paused_seconds > v->paused_seconds)
+		v->paused_seconds = paused_seconds;
+	v->slabs += g->pool.slabs;
+	v->slabs_in_use += g->pool.in_use;
+	v->slabs_peak += g->pool.peak;
+	v->overflow_in_use += g->pool.overflow_in_use;
+	v->overflow_peak += g->pool.overflow_peak;
+	v->waiters += g->pool.waiters;
+	v->read_waiters += g->pool.read_waiters;
+	v->waiters_peak += g->pool.waiters_peak;
+	v->checkouts += g->pool.checkouts;
+	v->refused_releases += g->pool.refused_releases;
+	v->output_waiters += g->output_waiters;
+	for (size_t j = 0; j < g->nlisteners && j < v->nlisteners; j++) {
+		v->listeners[j].records += g->per_listener[j].records;
+		v->listeners[j].bytes_in += g->per_listener[j].bytes_in;
 	}
 }

@@ -19,6 +19,11 @@
  * waiting for a slab, for output room or in a pause is never counted, and
  * every timeout is measured on the monotonic clock (clock.h).
  *
+ * Threads: a ctx and its connections belong to one thread, the one running
+ * ctx->loop (a worker's, worker.h); nothing here is shared.  Listeners are
+ * shared read-only: a connection reads its listener's conf, fragments and
+ * layouts, and counts its records in its own ctx (per_listener).
+ *
  * Lifetime: a connection borrows its listener's conf, metadata fragment
  * and layouts (listener.h: released only after conn_ctx_close_all()), and
  * the ctx's pool and sink.  Closing is immediate for the socket, the
@@ -36,13 +41,25 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "pool.h"
 #include "sink.h"
 
 struct conn;
 struct listener;
 
-/* What every connection shares.  Owned by main. */
+/* Per-listener figures of one ctx, indexed by listener_conf position. */
+struct conn_listener_count {
+	uint64_t records, bytes_in;
+};
+
+/* Called when the ctx's reads pause (1) or resume (0), after every
+ * connection has been told: the owner pauses accepting. */
+typedef void conn_pressure_hook(void *arg, int paused);
+/* Called after a connection of the ctx closed (the owner's count). */
+typedef void conn_closed_hook(void *arg);
+
+/* What the connections of one loop share.  Owned by their worker. */
 struct conn_ctx {
 	struct ev_loop  *loop;
 	struct pool     *pool;
@@ -61,8 +78,11 @@ struct conn_ctx {
 	double           idle_timeout;   /* seconds; 0 = never */
 	ev_timer         idle_sweep;
 	ev_timer         drain_sweep;    /* shutdown: closes quiet connections */
-	struct listener *listeners;
-	size_t           nlisteners;
+	size_t           nlisteners;     /* entries of per_listener in use */
+	struct conn_listener_count per_listener[CONFIG_MAX_LISTENERS];
+	conn_pressure_hook *on_pressure; /* may be NULL */
+	conn_closed_hook   *on_closed;   /* may be NULL */
+	void            *hook_arg;
 	int              paused;         /* pool pressure */
 	int              stopping;       /* shutdown: drain and close */
 	double           paused_since;   /* clock_mono() */
@@ -83,8 +103,8 @@ void conn_ctx_init(struct conn_ctx *ctx);
 int conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr *peer,
 	     socklen_t peerlen);
 
-/* pool_pressure_cb for the ctx: pauses (1) or resumes (0) every connection
- * and listener. */
+/* pool_pressure_cb for the ctx: pauses (1) or resumes (0) every connection,
+ * then tells ctx->on_pressure. */
 void conn_ctx_pressure(void *ctx, int paused);
 
 /* Starts the timer that closes connections idle for ctx->idle_timeout. */
@@ -101,12 +121,26 @@ void conn_ctx_close_all(struct conn_ctx *ctx);
  * watcher at the end of every loop iteration). */
 void conn_ctx_reap(struct conn_ctx *ctx);
 
-struct stats_view;
+/* The gauges of one ctx, its pool and its sink, taken at one moment by
+ * its own thread (a worker publishes them for the main thread to read). */
+struct conn_gauges {
+	size_t            conns, read_slabs, output_waiters;
+	int               paused, stopping, sink_empty;
+	double            paused_since;   /* clock_mono(), while paused */
+	double            paused_total;   /* ended pauses, seconds */
+	uint64_t          retained_bytes;
+	struct pool_stats pool;
+	size_t            nlisteners;
+	struct conn_listener_count per_listener[CONFIG_MAX_LISTENERS];
+};
 
-/* Fills v (stats_view_counters(), then the gauges of ctx, its pool, sink
- * and listeners) at time now.  Reads only; the names it stores are
- * borrowed from the config. */
-void conn_ctx_view(const struct conn_ctx *ctx, double now, struct stats_view *v);
+/* Fills g from ctx.  Reads only; call from ctx's thread. */
+void conn_ctx_gauges(const struct conn_ctx *ctx, struct conn_gauges *g);
+
+struct stats_view;
+/* Adds one ctx's gauges g, at time now, to v: sums, except that the
+ * paused figures are the longest of any (v->nlisteners must be set). */
+void conn_gauges_add(const struct conn_gauges *g, double now, struct stats_view *v);
 
 /* Formats an address as "a.b.c.d:port" or "[v6]:port". */
 void conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen);

@@ -75,7 +75,7 @@ static void
 listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener *l = w->data;
-	struct conn_ctx *ctx = l->ctx;
+	const struct listener_hooks *h = l->hooks;
 	uint64_t suppressed;
 
 	(void)revents;
@@ -102,7 +102,7 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 					if (ratelimit_allow(&accept_rl, clock_mono(), &suppressed))
 						log_warnx("listener %s: out of descriptors (%zu "
 							  "connections open); closing new connections",
-							  l->conf->name, ctx->nconns);
+							  l->conf->name, h->open_conns(h->arg));
 					continue;
 				}
 			}
@@ -110,7 +110,7 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			if (ratelimit_allow(&accept_rl, clock_mono(), &suppressed)) {
 				errno = err;
 				log_warn("listener %s: accept (%zu connections open)", l->conf->name,
-					 ctx->nconns);
+					 h->open_conns(h->arg));
 			}
 			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 				/* No reserve either: stop watching the socket for a
@@ -120,16 +120,16 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return;
 		}
-		if (ctx->nconns >= ctx->max_connections) {
+		if (h->open_conns(h->arg) >= h->max_connections) {
 			STATS_INC(conn_refused);
 			if (ratelimit_allow(&accept_rl, clock_mono(), &suppressed))
 				log_warnx("listener %s: max_connections (%zu) reached; "
 					  "closing new connections", l->conf->name,
-					  ctx->max_connections);
+					  h->max_connections);
 			close(fd);
 			continue;
 		}
-		conn_new(ctx, l, fd, (struct sockaddr *)&ss, sl);
+		h->take(h->arg, l, fd, (struct sockaddr *)&ss, sl);
 	}
 }
 
@@ -191,14 +191,17 @@ listener_record_bound(const struct listener_conf *conf,
 /* What binding and adopting share before the socket: fields, layouts, the
  * metadata fragment. */
 static int
-listener_setup(struct listener *l, const struct listener_conf *conf, struct conn_ctx *ctx,
+listener_setup(struct listener *l, const struct listener_conf *conf, size_t index,
+	       struct ev_loop *loop, const struct listener_hooks *hooks,
 	       const struct record_layout *(*layout_of)(const struct schema *), char *err,
 	       size_t errlen)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
 	l->conf = conf;
-	l->ctx = ctx;
+	l->index = index;
+	l->loop = loop;
+	l->hooks = hooks;
 	reserve_take();  /* idempotent: one reserve for all listeners */
 	if (conf->framer.kind == FRAMING_FIXED) {
 		for (size_t i = 0; i < conf->nschemas; i++)
@@ -255,7 +258,8 @@ set_recv_buffer(int fd, const struct listener_conf *conf)
 }
 
 int
-listener_open(struct listener *l, const struct listener_conf *conf, struct conn_ctx *ctx,
+listener_open(struct listener *l, const struct listener_conf *conf, size_t index,
+	      struct ev_loop *loop, const struct listener_hooks *hooks,
 	      const struct record_layout *(*layout_of)(const struct schema *), char *err,
 	      size_t errlen)
 {
@@ -263,7 +267,7 @@ listener_open(struct listener *l, const struct listener_conf *conf, struct conn_
 	socklen_t sl;
 	int one = 1;
 
-	if (listener_setup(l, conf, ctx, layout_of, err, errlen) < 0)
+	if (listener_setup(l, conf, index, loop, hooks, layout_of, err, errlen) < 0)
 		return -1;
 	if (conf_sockaddr(conf, &ss, &sl) < 0) {
 		snprintf(err, errlen, "listener %s: \"%s\" is not a numeric IP address", conf->name,
@@ -292,13 +296,14 @@ sys_err:
 }
 
 int
-listener_adopt(struct listener *l, const struct listener_conf *conf, struct conn_ctx *ctx,
+listener_adopt(struct listener *l, const struct listener_conf *conf, size_t index,
+	       struct ev_loop *loop, const struct listener_hooks *hooks,
 	       const struct record_layout *(*layout_of)(const struct schema *), int fd,
 	       char *err, size_t errlen)
 {
 	int fl;
 
-	if (listener_setup(l, conf, ctx, layout_of, err, errlen) < 0) {
+	if (listener_setup(l, conf, index, loop, hooks, layout_of, err, errlen) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -530,7 +535,7 @@ void
 listener_start(struct listener *l)
 {
 	if (l->fd >= 0 && !l->paused && !ev_is_active(&l->backoff))
-		ev_io_start(l->ctx->loop, &l->io);
+		ev_io_start(l->loop, &l->io);
 }
 
 void
@@ -538,7 +543,7 @@ listener_pause(struct listener *l, int pause)
 {
 	l->paused = pause;
 	if (pause)
-		ev_io_stop(l->ctx->loop, &l->io);
+		ev_io_stop(l->loop, &l->io);
 	else
 		listener_start(l);
 }
@@ -547,8 +552,8 @@ void
 listener_stop(struct listener *l)
 {
 	if (l->fd >= 0) {
-		ev_io_stop(l->ctx->loop, &l->io);
-		ev_timer_stop(l->ctx->loop, &l->backoff);
+		ev_io_stop(l->loop, &l->io);
+		ev_timer_stop(l->loop, &l->backoff);
 		close(l->fd);
 		l->fd = -1;
 	}

@@ -28,12 +28,31 @@
 #define INGESTD_LISTENER_H
 
 #include <ev.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "record.h"
 
-struct conn_ctx;
+struct listener;
 
+/*
+ * Where accepted connections go (main's: a worker, worker.h).  Borrowed by
+ * the listener for its lifetime; called from the loop it accepts on.
+ */
+struct listener_hooks {
+	/* Takes fd, a connected non-blocking socket: 0, or -1 when it could
+	 * not (fd is closed then). */
+	int    (*take)(void *arg, struct listener *l, int fd, const struct sockaddr *peer,
+		       socklen_t peerlen);
+	/* Connections open on every listener together (max_connections). */
+	size_t (*open_conns)(void *arg);
+	size_t   max_connections;
+	void    *arg;
+};
+
+/* Fields are set up by listener_open/adopt; after that only the thread of
+ * `loop` changes any, and connections on any thread read conf, index, meta
+ * and the layouts, which never change until listener_release(). */
 struct listener {
 	ev_io                        io;
 	ev_timer                     backoff;       /* EMFILE: retry accept later */
@@ -46,16 +65,18 @@ struct listener {
 	size_t                       meta_len;
 	char                         bound[80];     /* "127.0.0.1:7001" as bound */
 	int                          passed;        /* 1: the socket came from systemd */
-	struct conn_ctx             *ctx;
-	uint64_t                     records_in;    /* frames decoded into records */
-	uint64_t                     bytes_in;
+	size_t                       index;         /* in the config's listeners */
+	struct ev_loop              *loop;
+	const struct listener_hooks *hooks;
 };
 
 /*
- * Binds and listens for conf (borrowed; must outlive l).  layout_of maps a
+ * Binds and listens for conf (borrowed; must outlive l), the config's
+ * listener number `index`, accepting on loop into hooks.  layout_of maps a
  * schema to its prepared layout.  Returns 0, or -1 with a message in err.
  */
-int listener_open(struct listener *l, const struct listener_conf *conf, struct conn_ctx *ctx,
+int listener_open(struct listener *l, const struct listener_conf *conf, size_t index,
+		  struct ev_loop *loop, const struct listener_hooks *hooks,
 		  const struct record_layout *(*layout_of)(const struct schema *), char *err,
 		  size_t errlen);
 /*
@@ -63,7 +84,8 @@ int listener_open(struct listener *l, const struct listener_conf *conf, struct c
  * service manager, instead of binding (fd is made non-blocking and
  * close-on-exec; it is closed on failure and by listener_close()).
  */
-int listener_adopt(struct listener *l, const struct listener_conf *conf, struct conn_ctx *ctx,
+int listener_adopt(struct listener *l, const struct listener_conf *conf, size_t index,
+		   struct ev_loop *loop, const struct listener_hooks *hooks,
 		   const struct record_layout *(*layout_of)(const struct schema *), int fd,
 		   char *err, size_t errlen);
 

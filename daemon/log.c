@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,9 @@ static enum log_level threshold = LOG_LVL_INFO;
  * that is merely slow (the tests' own, a busy journal) loses nothing, and
  * one that has stopped costs the daemon this much once, not per line. */
 #define LOG_WAIT_MS 100
-static int stderr_stalled;   /* the last line was dropped: do not wait again */
+/* The last line was dropped: do not wait again.  Atomic: every worker
+ * thread logs (relaxed: a hint, not a handshake). */
+static _Atomic int stderr_stalled;
 static int to_journal;
 
 void
@@ -112,12 +115,13 @@ vlog(enum log_level level, int errnum, int may_wait, const char *fmt, va_list ap
 
 	if (level > threshold)
 		return;
-	if (!may_wait && poll(&pfd, 1, stderr_stalled ? 0 : LOG_WAIT_MS) == 0) {
+	if (!may_wait && poll(&pfd, 1, atomic_load_explicit(&stderr_stalled, memory_order_relaxed)
+			      ? 0 : LOG_WAIT_MS) == 0) {
 		STATS_INC(log_dropped);  /* stderr takes nothing: wait no more */
-		stderr_stalled = 1;
+		atomic_store_explicit(&stderr_stalled, 1, memory_order_relaxed);
 		return;
 	}
-	stderr_stalled = 0;
+	atomic_store_explicit(&stderr_stalled, 0, memory_order_relaxed);
 	if (to_journal)
 		r = snprintf(line, sizeof(line), "<%d>", (int)level);
 	else

@@ -1,10 +1,13 @@
 /*
  * ingestd: sensor packets in over TCP, JSON Lines out.
  *
- * main wires the modules together: config -> pool -> sink -> listeners ->
- * connections, one libev loop, signal watchers, and the shutdown check at
- * the end of each iteration (an ev_prepare watcher at the lowest priority,
- * so it runs after the sink's own end-of-iteration flush).
+ * main wires the modules together: config -> workers (each with its pool,
+ * connections and sink; worker.h) -> the output -> listeners, the main
+ * libev loop with the signal watchers, /metrics, the statistics and
+ * systemd's notifications, and the shutdown check at the end of each
+ * iteration (an ev_prepare watcher at the lowest priority, so it runs after
+ * the output's own end-of-iteration flush).  The main thread accepts, and
+ * writes the output; with workers = 1 it also runs the connections.
  *
  * Under systemd (notify.c, no libsystemd) it reports READY=1 once its
  * listeners and output are open, a STATUS= summary every few seconds,
@@ -27,7 +30,6 @@
 
 #include "clock.h"
 #include "config.h"
-#include "conn.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -38,6 +40,7 @@
 #include "schema.h"
 #include "sink.h"
 #include "stats.h"
+#include "worker.h"
 
 #define EXIT_USAGE  64
 #define EXIT_OSERR  71
@@ -52,7 +55,10 @@
 #define OUTPUT_STALLED 1.0
 
 static struct config   cfg;
-static struct conn_ctx ctx;
+static struct workers *workers;
+static struct sink    *output;    /* workers_output(workers) */
+static int             stopping;  /* SIGTERM/SIGINT: draining */
+static int             reads_paused;  /* every worker's reads are paused */
 static struct listener listeners[CONFIG_MAX_LISTENERS];
 static int             exit_code;
 static struct metrics *metrics;  /* NULL unless [metrics] enabled */
@@ -112,82 +118,100 @@ check_slab_fits(const struct config *c, char *err, size_t errlen)
 
 /* metrics_view_fn: the daemon's state for /metrics and /healthz. */
 static void
-view_of_ctx(void *arg, double now, struct stats_view *v)
+view_of_workers(void *arg, double now, struct stats_view *v)
 {
-	conn_ctx_view(arg, now, v);
+	workers_view(arg, now, v);
 }
+
+/* Main thread only; too large for the stack of a signal callback. */
+static struct stats_view view;
 
 static void
 log_stats(const char *why)
 {
-	struct pool_stats ps;
-	struct stats_snapshot snap;
 	char line[2048];
 	size_t n = 0;
 
-	pool_get_stats(ctx.pool, &ps);
-	stats_snapshot(&snap);
+	workers_view(workers, clock_mono(), &view);
 	for (int i = 0; i < STAT__COUNT && n < sizeof(line); i++)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", stats_names[i],
-				      (unsigned long long)snap.c[i]);
+				      (unsigned long long)view.counters.c[i]);
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
-	double paused = ctx.paused_total + (ctx.paused ? clock_mono() - ctx.paused_since : 0);
 	log_info("stats (%s): conns=%zu slabs_in_use=%zu/%zu slabs_peak=%zu read_slabs=%zu "
 		 "overflow_in_use=%zu waiters=%zu waiters_peak=%zu paused=%d paused_seconds=%.3f "
-		 "retained_bytes=%llu refused_releases=%llu output_pending=%zu output_waiters=%zu%s",
-		 why, ctx.nconns, ps.in_use, ps.slabs, ps.peak, ctx.read_slabs, ps.overflow_in_use,
-		 ps.waiters, ps.waiters_peak, ctx.paused, paused,
-		 (unsigned long long)ctx.retained_bytes, (unsigned long long)ps.refused_releases,
-		 sink_pending(ctx.sink), sink_waiting(ctx.sink), line);
+		 "retained_bytes=%llu refused_releases=%llu output_pending=%zu output_waiters=%zu "
+		 "workers=%zu%s",
+		 why, view.conns, view.slabs_in_use, view.slabs, view.slabs_peak, view.read_slabs,
+		 view.overflow_in_use, view.waiters, view.waiters_peak, view.paused,
+		 view.paused_seconds, (unsigned long long)view.retained_bytes,
+		 (unsigned long long)view.refused_releases, view.output_pending,
+		 view.output_waiters, view.nworkers, line);
 }
 
 /*
  * The one-line STATUS= summary `systemctl status` shows: connections,
- * records per second since the previous summary, pool use, and whether
- * reads are paused.  `state` comes first in the same datagram ("READY=1\n",
- * "STOPPING=1\n", ...), or "" for a plain update.
+ * records per second since the previous summary, with several workers the
+ * busiest one's share, pool use, and whether reads are paused.  `state`
+ * comes first in the same datagram ("READY=1\n", "STOPPING=1\n", ...), or
+ * "" for a plain update.
  */
 static uint64_t  status_records;
+static uint64_t  status_worker_records[STATS_MAX_BLOCKS];
 static double    status_at;       /* clock_mono() */
 
 static void
 send_status(const char *state, const char *what)
 {
-	struct pool_stats ps;
-	double now;
-	uint64_t rec = stats_get(STAT_records_out);
-	double rate = 0, stalled;
-	char overflow[48] = "", how[96];
+	double now, dt;
+	uint64_t rec;
+	double rate = 0, best_rate = -1;
+	size_t best = 0;
+	char overflow[48] = "", how[96], busiest[96] = "";
 
 	if (!notify_enabled())
 		return;
 	now = clock_mono();
-	if (now > status_at && status_at > 0)
-		rate = (double)(rec - status_records) / (now - status_at);
+	workers_view(workers, now, &view);
+	rec = view.counters.c[STAT_records_out];
+	dt = now > status_at && status_at > 0 ? now - status_at : 0;
+	if (dt > 0)
+		rate = (double)(rec - status_records) / dt;
 	status_records = rec;
+	for (size_t i = 0; i < view.nworkers; i++) {
+		double r = dt > 0 ? (double)(view.workers[i].records - status_worker_records[i]) / dt
+				  : 0;
+
+		if (r > best_rate) {
+			best_rate = r;
+			best = i;
+		}
+		status_worker_records[i] = view.workers[i].records;
+	}
 	status_at = now;
-	pool_get_stats(ctx.pool, &ps);
-	if (ps.overflow_in_use > 0)
-		snprintf(overflow, sizeof(overflow), " + %zu overflow", ps.overflow_in_use);
-	stalled = sink_stalled_seconds(ctx.sink, now);
-	if (ctx.stopping)
+	if (view.nworkers > 1)
+		snprintf(busiest, sizeof(busiest), " (busiest: worker %zu, %.1f/s, %zu connection%s)",
+			 best, best_rate, view.workers[best].conns,
+			 view.workers[best].conns == 1 ? "" : "s");
+	if (view.overflow_in_use > 0)
+		snprintf(overflow, sizeof(overflow), " + %zu overflow", view.overflow_in_use);
+	if (stopping)
 		snprintf(how, sizeof(how), "draining");
-	else if (ctx.paused)
+	else if (view.paused)
 		snprintf(how, sizeof(how), "reads PAUSED (output behind)");
-	else if (stalled >= OUTPUT_STALLED) {
+	else if (view.output_stalled >= OUTPUT_STALLED) {
 		/* Fewer connections than max_waiters never pause reads: say so
 		 * anyway, with those waiting for output room or a read slab. */
-		size_t held = sink_waiting(ctx.sink) + ps.read_waiters;
+		size_t held = view.output_waiters + view.read_waiters;
 
 		snprintf(how, sizeof(how), "output STALLED for %.0f s, %zu connection%s held back",
-			 stalled, held, held == 1 ? "" : "s");
+			 view.output_stalled, held, held == 1 ? "" : "s");
 	}
 	else
 		snprintf(how, sizeof(how), "reading");
-	notify_sendf("%sSTATUS=%s%zu connection%s, %.1f records/s, pool %zu/%zu slabs in use%s, %s",
-		     state, what, ctx.nconns, ctx.nconns == 1 ? "" : "s", rate, ps.in_use, ps.slabs,
-		     overflow, how);
+	notify_sendf("%sSTATUS=%s%zu connection%s, %.1f records/s%s, pool %zu/%zu slabs in use%s, "
+		     "%s", state, what, view.conns, view.conns == 1 ? "" : "s", rate, busiest,
+		     view.slabs_in_use, view.slabs, overflow, how);
 }
 
 static void
@@ -196,18 +220,29 @@ on_status_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
-	send_status("", ctx.stopping ? "stopping: " : "");
+	send_status("", stopping ? "stopping: " : "");
 }
 
-/* From the loop itself, so a wedged loop stops the pings and systemd's
- * watchdog restarts the service. */
+/* From the main loop itself, and only while every worker's loop beats too,
+ * so a wedged loop, any of them, stops the pings and systemd's watchdog
+ * restarts the service. */
 static void
 on_watchdog_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	static struct ratelimit stuck_rl = RATELIMIT_INIT(60.0, 1);
+	size_t stuck = 0;
+	uint64_t suppressed;
+
 	(void)loop;
 	(void)w;
 	(void)revents;
-	notify_send("WATCHDOG=1");
+	if (workers_beating(workers, &stuck)) {
+		notify_send("WATCHDOG=1");
+		return;
+	}
+	if (ratelimit_allow(&stuck_rl, clock_mono(), &suppressed))
+		log_err("worker %zu: its event loop has made no progress for %.1f s; withholding "
+			"the watchdog ping so that systemd restarts ingestd", stuck, w->repeat);
 }
 
 static void
@@ -221,6 +256,17 @@ on_stats_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 static ev_timer shutdown_timer;
 static double   shutdown_deadline;  /* clock_mono(): the output's last chance */
+static int      shutdown_cut;       /* the drain's time ran out: connections closed */
+
+/* workers_pressure_cb: accept only while some worker reads. */
+static void
+on_pressure(void *arg, int all_paused)
+{
+	(void)arg;
+	reads_paused = all_paused;
+	for (size_t i = 0; i < cfg.nlisteners; i++)
+		listener_pause(&listeners[i], reads_paused || stopping);
+}
 
 
 /*
@@ -236,23 +282,28 @@ static void
 on_shutdown_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	double now = clock_mono();
+	size_t open = workers_conns(workers);
 
 	(void)revents;
-	if (ctx.nconns > 0) {
+	if (open > 0 && !shutdown_cut) {
 		log_warnx("shutdown: %zu connections still sending after %.1f s; closing them",
-			  ctx.nconns, cfg.shutdown_timeout);
-		conn_ctx_close_all(&ctx);
-		ev_timer_stop(loop, &ctx.drain_sweep);
+			  open, cfg.shutdown_timeout);
+		workers_close_all(workers);
+		shutdown_cut = 1;
 	}
-	if (sink_empty(ctx.sink))
+	if (workers_done(workers) && sink_empty(output))
 		return;   /* the prepare watcher ends the loop */
-	if (now < shutdown_deadline && sink_stalled_seconds(ctx.sink, now) < OUTPUT_STALLED) {
+	if (now < shutdown_deadline && sink_stalled_seconds(output, now) < OUTPUT_STALLED) {
 		ev_timer_set(w, 0.25, 0.0);
 		ev_timer_start(loop, w);
 		return;
 	}
-	log_err("shutdown: the output did not take %zu bytes (no progress for %.1f s); exiting",
-		sink_pending(ctx.sink), sink_stalled_seconds(ctx.sink, now));
+	if (sink_empty(output))
+		log_err("shutdown: a worker has not finished closing its connections after %.1f s; "
+			"exiting", 2 * cfg.shutdown_timeout);
+	else
+		log_err("shutdown: the output did not take %zu bytes (no progress for %.1f s); "
+			"exiting", sink_pending(output), sink_stalled_seconds(output, now));
 	exit_code = 1;
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -260,18 +311,18 @@ on_shutdown_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 begin_shutdown(struct ev_loop *loop, const char *why)
 {
-	if (ctx.stopping)
+	if (stopping)
 		return;
-	ctx.stopping = 1;
-	log_info("%s: no longer accepting; draining %zu connections", why, ctx.nconns);
+	stopping = 1;
+	log_info("%s: no longer accepting; draining %zu connections", why,
+		 workers_conns(workers));
 	send_status("STOPPING=1\n", "stopping: ");
 	/* Stop, not release: draining connections still borrow what the
 	 * listeners own (listener.h). */
 	for (size_t i = 0; i < cfg.nlisteners; i++)
 		listener_stop(&listeners[i]);
 	metrics_stop_accepting(metrics);
-	conn_ctx_drain_all(&ctx);
-	ev_timer_stop(loop, &ctx.idle_sweep);
+	workers_drain(workers);
 	shutdown_deadline = clock_mono() + 2 * cfg.shutdown_timeout;
 	ev_timer_init(&shutdown_timer, on_shutdown_timeout, cfg.shutdown_timeout, 0.0);
 	ev_timer_start(loop, &shutdown_timer);
@@ -292,7 +343,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		/* A reload is only the reopen (the config file is not read
 		 * again); tell systemd when it starts and ends. */
 		notify_reloading();
-		rc = sink_reopen(ctx.sink);
+		rc = sink_reopen(output);
 		if (rc < 0) {
 			log_warn("SIGHUP: cannot reopen %s; still writing to the old file",
 				 cfg.output_path);
@@ -317,7 +368,7 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)w;
 	(void)revents;
-	if (ctx.stopping && ctx.nconns == 0 && sink_empty(ctx.sink))
+	if (stopping && workers_done(workers) && sink_empty(output))
 		ev_break(loop, EVBREAK_ALL);
 }
 
@@ -371,6 +422,7 @@ main(int argc, char **argv)
 	struct passed_sockets passed;
 	int passed_fd[CONFIG_MAX_LISTENERS];
 	uint64_t wd_usec;
+	size_t nworkers;
 
 	/* argv[argc] is NULL, so this has room for every argument. */
 	inputs = calloc((size_t)argc + 1, sizeof(*inputs));
@@ -468,47 +520,41 @@ main(int argc, char **argv)
 	loop = ev_default_loop(EVFLAG_AUTO);
 	if (loop == NULL)
 		fatalx("cannot initialise the event loop");
-	ctx.loop = loop;
-	conn_ctx_init(&ctx);
-	ctx.metadata = cfg.metadata;
-	ctx.max_connections = cfg.max_connections;
-	ctx.max_retained = cfg.pool.max_retained;
-	ctx.idle_timeout = cfg.idle_timeout;
-	ctx.listeners = listeners;
-	ctx.nlisteners = cfg.nlisteners;
-	ctx.pool = pool_new(&cfg.pool, conn_ctx_pressure, &ctx);
-	if (ctx.pool == NULL) {
-		log_err("cannot allocate the slab pool (%zu x %zu bytes)", cfg.pool.slabs,
-			cfg.pool.slab_size);
-		notify_send("STATUS=failed: cannot allocate the slab pool");
+	nworkers = workers_resolve(cfg.workers, &cfg.pool);
+	if (cfg.workers == 0 && nworkers < workers_cpus())
+		log_info("workers = auto: %zu workers, as many as [pool] slabs (%zu) can give "
+			 "reserve + 2 slabs each", nworkers, cfg.pool.slabs);
+	/* Two beats per watchdog ping: a worker that misses both is stuck. */
+	wd_usec = notify_watchdog_usec();
+	workers = workers_new(loop, &cfg, nworkers, (double)wd_usec / 4e6, on_output_gone, loop,
+			      on_pressure, NULL, err, sizeof(err));
+	if (workers == NULL) {
+		log_err("%s", err);
+		notify_sendf("STATUS=failed: %s", err);
 		return EXIT_OSERR;
 	}
-	ctx.sink = sink_new(loop, ctx.pool, cfg.output_path, on_output_gone, loop, err,
-			    sizeof(err));
-	if (ctx.sink == NULL) {
-		log_err("output: %s", err);
-		notify_sendf("STATUS=failed: output: %s", err);
-		return EXIT_OSERR;
-	}
-	sink_set_cache_window(ctx.sink, cfg.cache_window);
-	sink_set_preallocate(ctx.sink, cfg.preallocate);
+	output = workers_output(workers);
+	sink_set_cache_window(output, cfg.cache_window);
+	sink_set_preallocate(output, cfg.preallocate);
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
 		int rc;
 
 		if (passed_fd[i] >= 0) {
-			rc = listener_adopt(&listeners[i], &cfg.listeners[i], &ctx, layout_of,
-					    passed_fd[i], err, sizeof(err));
+			rc = listener_adopt(&listeners[i], &cfg.listeners[i], i, loop,
+					    workers_hooks(workers), layout_of, passed_fd[i], err,
+					    sizeof(err));
 		} else {
 			if (passed.n > 0)
 				log_warnx("listener %s: no socket from systemd matches it; binding "
 					  "%s port %u itself", cfg.listeners[i].name,
 					  cfg.listeners[i].address, cfg.listeners[i].port);
-			rc = listener_open(&listeners[i], &cfg.listeners[i], &ctx, layout_of, err,
-					   sizeof(err));
+			rc = listener_open(&listeners[i], &cfg.listeners[i], i, loop,
+					   workers_hooks(workers), layout_of, err, sizeof(err));
 		}
 		if (rc < 0) {
 			log_err("%s", err);
 			notify_sendf("STATUS=failed: %s", err);
+			workers_stop(workers, cfg.shutdown_timeout);
 			return EXIT_OSERR;
 		}
 	}
@@ -528,7 +574,6 @@ main(int argc, char **argv)
 		ev_signal_init(&sigs[i], on_signal, signums[i]);
 		ev_signal_start(loop, &sigs[i]);
 	}
-	conn_ctx_start_idle_sweep(&ctx);
 	ev_prepare_init(&prep, on_prepare);
 	ev_set_priority(&prep, EV_MINPRI);
 	ev_prepare_start(loop, &prep);
@@ -537,23 +582,24 @@ main(int argc, char **argv)
 		ev_timer_start(loop, &stats_timer);
 	}
 	if (cfg.metrics_enabled) {
-		metrics = metrics_new(loop, &cfg, view_of_ctx, &ctx, err, sizeof(err));
+		metrics = metrics_new(loop, &cfg, view_of_workers, workers, err, sizeof(err));
 		if (metrics == NULL) {
 			log_err("%s", err);
+			workers_stop(workers, cfg.shutdown_timeout);
 			return EXIT_OSERR;
 		}
 		log_info("metrics on http://%s/metrics", metrics_bound(metrics));
 	}
-	log_info("ready: %zu listeners, output %s, pool %zu x %zu bytes",
+	log_info("ready: %zu listeners, output %s, pool %zu x %zu bytes, %zu worker%s",
 		 cfg.nlisteners, strcmp(cfg.output_path, "-") == 0 ? "stdout" : cfg.output_path,
-		 cfg.pool.slabs, cfg.pool.slab_size);
+		 cfg.pool.slabs, cfg.pool.slab_size, nworkers, nworkers == 1 ? "" : "s");
 	/* Listeners are listening and the output is open: ready. */
 	send_status("READY=1\n", "");
 	if (notify_enabled()) {
 		ev_timer_init(&status_timer, on_status_timer, STATUS_INTERVAL, STATUS_INTERVAL);
 		ev_timer_start(loop, &status_timer);
 	}
-	if ((wd_usec = notify_watchdog_usec()) > 0) {
+	if (wd_usec > 0) {
 		double every = (double)wd_usec / 2e6;
 
 		log_info("systemd watchdog: pinging every %.3f s", every);
@@ -565,16 +611,21 @@ main(int argc, char **argv)
 
 	if (exit_code == 0)
 		log_info("stopped: %llu records written", (unsigned long long)stats_get(STAT_records_out));
-	conn_ctx_close_all(&ctx);
-	conn_ctx_reap(&ctx);
+	/* Stops the worker threads and closes every connection left.  A worker
+	 * that does not stop (its loop is stuck) is not waited for forever. */
+	if (workers_stop(workers, cfg.shutdown_timeout) < 0) {
+		log_err("a worker thread did not stop within %.1f s; exiting without it",
+			cfg.shutdown_timeout);
+		notify_close();
+		_exit(1);
+	}
 	/* After every connection: what is left now is what a clean stop must
 	 * leave (nothing, the tests check). */
 	log_stats("exit");
 	metrics_free(metrics);
 	for (size_t i = 0; i < cfg.nlisteners; i++)
 		listener_release(&listeners[i]);
-	sink_free(ctx.sink);
-	pool_free(ctx.pool);
+	workers_free(workers);
 	for (size_t i = 0; i < nlayouts; i++)
 		record_layout_clear(&layouts[i]);
 	ev_loop_destroy(loop);

@@ -296,6 +296,21 @@ metrics_render(char *buf, size_t cap, const struct stats_view *sv,
 		}
 	}
 
+	if (sv->nworkers > 0) {
+		family(&o, "ingestd_worker_connections", "gauge",
+		       "Sensor connections open, by worker (event-loop thread).");
+		for (size_t i = 0; i < sv->nworkers; i++)
+			out_printf(&o, "ingestd_worker_connections{worker=\"%zu\"} %zu\n", i,
+				   sv->workers[i].conns);
+		family(&o, "ingestd_worker_records_total", "counter",
+		       "Records written, by the worker that decoded them.");
+		for (size_t i = 0; i < sv->nworkers; i++)
+			out_printf(&o, "ingestd_worker_records_total{worker=\"%zu\"} %llu\n", i,
+				   (unsigned long long)sv->workers[i].records);
+		one(&o, "ingestd_workers", "gauge", "Worker threads (event loops) reading sensors.",
+		    sv->nworkers);
+	}
+
 http:
 	if (view->rss_bytes > 0)
 		one(&o, "ingestd_resident_memory_bytes", "gauge",

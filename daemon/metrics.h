@@ -24,7 +24,7 @@
  * clock (clock.h).
  *
  * What it shows comes from one struct stats_view per request, filled by a
- * callback at that moment (conn_ctx_view() in the daemon): this module
+ * callback at that moment (workers_view() in the daemon): this module
  * reads that plain struct only, not connections, listeners, pool or sink.
  *
  * Memory: the metrics struct, plus per client its struct (~5 KiB) and the

@@ -34,6 +34,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "relay.h"
 #include "stats.h"
 
 /* Most bytes one page-cache window step writes back or drops (file_reset). */
@@ -42,15 +43,29 @@
 /* Bytes of full slabs queued before sink_reserve() writes them (see there). */
 #define SINK_WRITE_BATCH (512u << 10)
 
+/* A worker's sink: write batches the writer may hold for it at once.  Two
+ * keep the writer busy with one while the worker fills the next; more would
+ * only let a worker that decodes faster than the output writes take its
+ * whole pool share into the queue. */
+#define SINK_RELAY_BATCHES 2
+
 struct qslab {
-	uint8_t *slab;
-	size_t   off, len;
+	uint8_t      *slab;
+	size_t        off, len;
+	struct relay *from;   /* a worker's slab (writer mode), or NULL: s->pool's */
 };
 
 struct sink {
 	struct ev_loop *loop;
-	struct pool    *pool;
-	char           *path;        /* NULL for stdout */
+	struct pool    *pool;        /* NULL for the writer of workers' slabs */
+	struct relay   *relay;       /* a worker's sink: slabs go to the writer */
+	size_t          relay_out;   /* ... slabs handed to it, not yet back */
+	size_t          relay_limit; /* ... the most it may hold (relay_blocked) */
+	int             relay_unwoken; /* ... pushed slabs the writer was not woken for */
+	sink_blocked_cb *blocked_cb; /* the writer: tells the workers (sink_set_blocked_cb) */
+	void           *blocked_arg;
+	int             blocked;     /* ... as last told */
+	char           *path;        /* NULL for stdout (or a relay) */
 	int             fd;          /* -1: a FIFO path waiting for a reader */
 	int             own_fd;      /* fd is ours to close (not fd 1) */
 	int             use_send;    /* stdout is a socket: sendmsg(MSG_DONTWAIT) */
@@ -309,34 +324,52 @@ setup_stdout(struct sink *s)
 	s->own_fd = 1;
 }
 
-struct sink *
-sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb *fail,
-	 void *fail_arg, char *err, size_t errlen)
+/* What every kind of sink shares: fields, the queue, the watchers (not
+ * started).  `slabs` is the most slabs that can be queued at once. */
+static struct sink *
+sink_alloc(struct ev_loop *loop, struct pool *pool, size_t slab_size, size_t slabs)
 {
 	struct sink *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->loop = loop;
+	s->pool = pool;
+	s->fd = -1;
+	s->slab_size = slab_size;
+	s->batch = s->slab_size < SINK_WRITE_BATCH ? SINK_WRITE_BATCH / s->slab_size : 1;
+	s->rl = (struct ratelimit)RATELIMIT_INIT(10.0, 1);
+	s->pw.grant = sink_on_grant;
+	s->was_empty = 1;
+	s->qcap = slabs + 1;
+	s->q = calloc(s->qcap, sizeof(*s->q));
+	if (s->q == NULL) {
+		free(s);
+		return NULL;
+	}
+	ev_timer_init(&s->retry, sink_on_retry, 1.0, 0.0);
+	ev_prepare_init(&s->flush, sink_on_flush);
+	ev_idle_init(&s->wake, sink_on_wake);
+	s->wio.data = s;
+	s->retry.data = s;
+	s->flush.data = s;
+	s->wake.data = s;
+	return s;
+}
+
+/* Opens path for a sink that writes (sink_new, sink_new_writer). */
+static struct sink *
+sink_open(struct sink *s, const char *path, sink_fail_cb *fail, void *fail_arg, char *err,
+	  size_t errlen)
+{
 	struct stat st;
 
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->loop = loop;
-	s->pool = pool;
-	s->slab_size = pool_slab_size(pool);
-	s->batch = s->slab_size < SINK_WRITE_BATCH ? SINK_WRITE_BATCH / s->slab_size : 1;
 	s->fail = fail;
 	s->fail_arg = fail_arg;
-	s->rl = (struct ratelimit)RATELIMIT_INIT(10.0, 1);
-	s->pw.grant = sink_on_grant;
-	s->was_empty = 1;
-	/* Every slab the pool can hand out fits in the queue at once. */
-	s->qcap = pool_capacity(pool) + 1;
-	s->q = calloc(s->qcap, sizeof(*s->q));
-	if (s->q == NULL) {
-		snprintf(err, errlen, "out of memory");
-		free(s);
-		return NULL;
-	}
 	if (strcmp(path, "-") == 0) {
 		setup_stdout(s);
 	} else {
@@ -346,9 +379,8 @@ sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb
 		s->own_fd = 1;
 		if (s->fd < 0 && !(s->path != NULL && s->fifo && errno == ENXIO)) {
 			snprintf(err, errlen, "%s: cannot open for append: %s", path, strerror(errno));
-			free(s->path);
-			free(s->q);
-			free(s);
+			s->fd = -1;
+			sink_free(s);
 			return NULL;
 		}
 		if (s->fd < 0)
@@ -356,16 +388,54 @@ sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb
 				  path);
 	}
 	ev_io_init(&s->wio, sink_on_writable, s->fd < 0 ? 0 : s->fd, EV_WRITE);
-	ev_timer_init(&s->retry, sink_on_retry, 1.0, 0.0);
-	ev_prepare_init(&s->flush, sink_on_flush);
-	ev_idle_init(&s->wake, sink_on_wake);
 	s->wio.data = s;
-	s->retry.data = s;
-	s->flush.data = s;
-	s->wake.data = s;
-	ev_prepare_start(loop, &s->flush);
+	ev_prepare_start(s->loop, &s->flush);
 	file_reset(s);
 	return s;
+}
+
+struct sink *
+sink_new(struct ev_loop *loop, struct pool *pool, const char *path, sink_fail_cb *fail,
+	 void *fail_arg, char *err, size_t errlen)
+{
+	/* Every slab the pool can hand out fits in the queue at once. */
+	return sink_open(sink_alloc(loop, pool, pool_slab_size(pool), pool_capacity(pool)), path,
+			 fail, fail_arg, err, errlen);
+}
+
+struct sink *
+sink_new_writer(struct ev_loop *loop, size_t slab_size, size_t slabs, const char *path,
+		sink_fail_cb *fail, void *fail_arg, char *err, size_t errlen)
+{
+	return sink_open(sink_alloc(loop, NULL, slab_size, slabs), path, fail, fail_arg, err,
+			 errlen);
+}
+
+struct sink *
+sink_new_relay(struct ev_loop *loop, struct pool *pool, struct relay *relay)
+{
+	struct sink *s = sink_alloc(loop, pool, pool_slab_size(pool), pool_capacity(pool));
+
+	if (s == NULL)
+		return NULL;
+	s->relay = relay;
+	s->relay_limit = SINK_RELAY_BATCHES * s->batch + 1;
+	ev_io_init(&s->wio, sink_on_writable, 0, EV_WRITE);   /* never started */
+	s->wio.data = s;
+	ev_prepare_start(loop, &s->flush);
+	return s;
+}
+
+void
+sink_adopt(struct sink *s, struct relay *from, uint8_t *slab, size_t off, size_t len)
+{
+	struct qslab *e = &s->q[(s->qhead + s->qlen) % s->qcap];
+
+	e->slab = slab;
+	e->off = off;
+	e->len = len;
+	e->from = from;
+	s->qlen++;
 }
 
 void
@@ -377,9 +447,13 @@ sink_free(struct sink *s)
 	ev_timer_stop(s->loop, &s->retry);
 	ev_prepare_stop(s->loop, &s->flush);
 	ev_idle_stop(s->loop, &s->wake);
-	pool_cancel(s->pool, &s->pw);
+	if (s->pool != NULL)
+		pool_cancel(s->pool, &s->pw);
 	while (s->qlen > 0) {
-		pool_give_back(s->pool, s->q[s->qhead].slab);
+		/* A worker's slab is left to its pool, which frees its arena whole
+		 * after this (the worker has stopped). */
+		if (s->q[s->qhead].from == NULL)
+			pool_give_back(s->pool, s->q[s->qhead].slab);
 		s->qhead = (s->qhead + 1) % s->qcap;
 		s->qlen--;
 	}
@@ -406,12 +480,50 @@ queue_cur(struct sink *s)
 	e->slab = s->cur;
 	e->off = s->cur_off;
 	e->len = s->cur_len;
+	e->from = NULL;
 	s->qlen++;
 	s->cur = NULL;
 	s->cur_off = s->cur_len = 0;
 }
 
 static void drain(struct sink *s);
+
+/* Wakes the writer for what this worker's sink pushed since the last time:
+ * at the end of each loop iteration (the flush), and when it must wait for
+ * slabs back.  Pushes in between do not wake it, so on a busy core the
+ * writer is switched to once per round of slabs, not per batch. */
+static void
+relay_wake_writer(struct sink *s)
+{
+	if (s->relay_unwoken) {
+		s->relay_unwoken = 0;
+		relay_wake(s->relay);
+	}
+}
+
+/* A worker's sink holds (queued, or with the writer) as many slabs as it
+ * may: new records wait until the writer gives some back. */
+static int
+relay_blocked(const struct sink *s)
+{
+	return s->relay != NULL && s->relay_out + s->qlen >= s->relay_limit &&
+	       !atomic_load_explicit(&s->relay->writer_blocked, memory_order_relaxed);
+}
+
+void
+sink_set_blocked_cb(struct sink *s, sink_blocked_cb *cb, void *arg)
+{
+	s->blocked_cb = cb;
+	s->blocked_arg = arg;
+}
+
+void
+sink_relay_returned(struct sink *s, size_t n)
+{
+	s->relay_out -= n;
+	if (s->nwaiting > 0 && !relay_blocked(s) && !s->pw.queued)
+		ev_idle_start(s->loop, &s->wake);
+}
 
 char *
 sink_reserve(struct sink *s, size_t need)
@@ -440,6 +552,10 @@ sink_reserve(struct sink *s, size_t need)
 	}
 	if (s->pw.queued)
 		return NULL;      /* already waiting: no overtaking the queue */
+	if (relay_blocked(s)) {
+		relay_wake_writer(s);   /* the caller waits for slabs it has pushed */
+		return NULL;
+	}
 	if (s->granted != NULL) {
 		/* Granted while the batch above was written: take it now. */
 		s->cur = s->granted;
@@ -483,7 +599,7 @@ sink_wait(struct sink *s, struct sink_waiter *w)
 		s->wait_head = w;
 	s->wait_tail = w;
 	/* Room may have come back since the caller's sink_reserve(). */
-	if (!s->pw.queued)
+	if (!s->pw.queued && !relay_blocked(s))
 		ev_idle_start(s->loop, &s->wake);
 }
 
@@ -533,7 +649,7 @@ sink_on_wake(struct ev_loop *loop, ev_idle *w, int revents)
 	/* Each waiter once: one that finds no room again queues at the tail,
 	 * and the sink waits in the pool again. */
 	n = s->nwaiting;
-	while (n-- > 0 && s->wait_head != NULL && !s->pw.queued) {
+	while (n-- > 0 && s->wait_head != NULL && !s->pw.queued && !relay_blocked(s)) {
 		struct sink_waiter *x = s->wait_head;
 
 		sink_cancel(s, x);   /* off the queue before its callback */
@@ -655,9 +771,13 @@ advance(struct sink *s, size_t n)
 		}
 		n -= left;
 		uint8_t *slab = e->slab;
+		struct relay *from = e->from;
 		s->qhead = (s->qhead + 1) % s->qcap;
 		s->qlen--;
-		pool_give_back(s->pool, slab);
+		if (from != NULL)
+			relay_return(from, slab);
+		else
+			pool_give_back(s->pool, slab);
 	}
 	s->cur_off += n;
 	if (s->cur_off == s->cur_len)
@@ -794,10 +914,45 @@ handle_error(struct sink *s, int err)
 	arm_retry(s);
 }
 
+/*
+ * A worker's sink: hands every queued (full) slab to the writer, and the one
+ * being filled if it holds records and nothing else of this sink is with
+ * the writer.  Otherwise the writer is busy with this sink's records anyway,
+ * and gives a slab back when done, which runs this again: the partly filled
+ * slab goes out then, fuller, in one hand-off instead of one per loop
+ * iteration (each hand-off wakes the other thread).
+ */
+static void
+relay_all(struct sink *s)
+{
+	int writer_idle = s->relay_out == 0 && s->qlen == 0;
+
+	while (s->qlen > 0) {
+		struct qslab *e = &s->q[s->qhead];
+
+		relay_push(s->relay, e->slab, e->off, e->len);
+		s->relay_out++;
+		s->relay_unwoken = 1;
+		s->qhead = (s->qhead + 1) % s->qcap;
+		s->qlen--;
+	}
+	if (writer_idle && s->cur != NULL && s->cur_len > s->cur_off) {
+		relay_push(s->relay, s->cur, s->cur_off, s->cur_len);
+		s->relay_out++;
+		s->relay_unwoken = 1;
+		s->cur = NULL;
+		s->cur_off = s->cur_len = 0;
+	}
+}
+
 /* Writes as long as the output takes data; arms a watcher when it stops. */
 static void
 drain(struct sink *s)
 {
+	if (s->relay != NULL) {
+		relay_all(s);
+		return;
+	}
 	if (ev_is_active(&s->wio) || ev_is_active(&s->retry))
 		return;  /* waiting for the output; its watcher ends the wait */
 	if (s->fd < 0 && fifo_open(s) < 0)
@@ -834,6 +989,8 @@ sink_flush(struct sink *s)
 		s->progress_at = clock_mono();  /* the stall clock starts now */
 	if (!empty)
 		drain(s);
+	if (s->relay != NULL)
+		relay_wake_writer(s);
 	reopen_if_due(s);
 	s->was_empty = sink_empty(s);
 	/* Nothing left to write: the slabs go back, so an idle daemon holds
@@ -846,7 +1003,18 @@ sink_flush(struct sink *s)
 		s->cur_off = s->cur_len = 0;
 		pool_give_back(s->pool, slab);
 	}
-	if (s->was_empty && s->nwaiting == 0) {
+	if (s->blocked_cb != NULL) {
+		/* Waiting for the output (EAGAIN, a failing write, no FIFO
+		 * reader) with records queued: the workers' bound is lifted. */
+		int blocked = !s->was_empty && (ev_is_active(&s->wio) || ev_is_active(&s->retry) ||
+						s->fd < 0);
+
+		if (blocked != s->blocked) {
+			s->blocked = blocked;
+			s->blocked_cb(s->blocked_arg, blocked);
+		}
+	}
+	if (s->was_empty && s->nwaiting == 0 && s->pool != NULL) {
 		pool_cancel(s->pool, &s->pw);
 		if (s->granted != NULL) {
 			uint8_t *slab = s->granted;
@@ -910,7 +1078,7 @@ do_reopen(struct sink *s)
 int
 sink_reopen(struct sink *s)
 {
-	if (s->path == NULL)
+	if (s->path == NULL || s->relay != NULL)
 		return 0;
 	if (s->regular) {
 		/* What was committed before the HUP belongs to the old file, as

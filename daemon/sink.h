@@ -80,6 +80,49 @@ typedef void sink_fail_cb(void *arg);
 struct sink *sink_new(struct ev_loop *loop, struct pool *pool, const char *path,
 		      sink_fail_cb *fail, void *fail_arg, char *err, size_t errlen);
 /*
+ * Several workers (worker.h): each worker's connections write into a relay
+ * sink (sink_new_relay), which has the API above for reserving and
+ * committing records but never touches a file: at the end of each of its
+ * loop iterations, and whenever a batch of slabs is full, it hands its slabs
+ * to the writer through its relay (relay.h).  The writer (sink_new_writer,
+ * in the main thread) owns no pool: it queues the slabs it is handed
+ * (sink_adopt), writes them as described above, and hands each back to its
+ * worker once written.  So one thread writes the output, slabs stay whole
+ * lines, and one connection's records (one worker's slabs, in order) stay
+ * in order; a stalled output keeps the workers' slabs, their pools run dry,
+ * and their reads pause, as with one loop.
+ */
+struct relay;
+
+/* The writer of workers' slabs: as sink_new(), for at most `slabs` slabs of
+ * slab_size bytes queued at once (every worker's pool together). */
+struct sink *sink_new_writer(struct ev_loop *loop, size_t slab_size, size_t slabs,
+			     const char *path, sink_fail_cb *fail, void *fail_arg, char *err,
+			     size_t errlen);
+/* A worker's sink on its loop and pool (both borrowed), handing its slabs to
+ * the writer through relay (borrowed).  NULL when out of memory. */
+struct sink *sink_new_relay(struct ev_loop *loop, struct pool *pool, struct relay *relay);
+/* A worker's sink: n of its slabs came back from the writer (the worker
+ * gave them to the pool; n may be 0 when only relay->writer_blocked
+ * changed).  While the output takes data, it holds at most two write
+ * batches' worth at a time, queued or with the writer (a bounded queue per
+ * worker): records past that wait at sink_reserve(), as for a pool with no
+ * slab.  This keeps a worker that decodes faster than the output writes
+ * from filling its pool share with output.  While the output takes nothing
+ * (relay->writer_blocked) the bound is off: records queue until the pool
+ * runs dry and reads pause, exactly as with one loop. */
+void sink_relay_returned(struct sink *s, size_t n);
+/* The writer: cb(arg, 1) once the output has stopped taking data with
+ * records queued (EAGAIN, a failing write, a FIFO without a reader), and
+ * cb(arg, 0) once it takes data again or nothing waits; checked once per
+ * loop iteration, at the flush. */
+typedef void sink_blocked_cb(void *arg, int blocked);
+void sink_set_blocked_cb(struct sink *s, sink_blocked_cb *cb, void *arg);
+/* The writer: queues slab[off..len), which it owns from now on, and hands it
+ * back through `from` once written. */
+void sink_adopt(struct sink *s, struct relay *from, uint8_t *slab, size_t off, size_t len);
+
+/*
  * Keeps only about `bytes` of the newest output in the page cache when the
  * output is a regular file: older output is written back and dropped from
  * the cache as new output arrives (0: leave it all to the kernel).  Call

@@ -83,7 +83,7 @@ struct stats_snapshot {
 /*
  * Everything the metrics endpoint and the health check show, taken at one
  * moment: the counters, and gauges filled by the modules that own them
- * (conn_ctx_view() in conn.c).  A plain struct, so readers depend on it
+ * (workers_view() in worker.c).  A plain struct, so readers depend on it
  * alone, not on connections, listeners, pool or sink.
  */
 struct stats_view {
@@ -100,7 +100,7 @@ struct stats_view {
 
 	int      have_pool;
 	size_t   slab_size, slabs, slabs_in_use, slabs_peak, overflow_in_use, overflow_peak;
-	size_t   waiters, waiters_peak;
+	size_t   waiters, read_waiters, waiters_peak;
 	uint64_t checkouts, refused_releases;
 
 	int      have_output;
@@ -113,6 +113,12 @@ struct stats_view {
 		const char *name;      /* borrowed from the config */
 		uint64_t    records, bytes_in;
 	} listeners[STATS_MAX_LISTENERS];
+
+	size_t   nworkers;
+	struct {
+		size_t   conns;
+		uint64_t records;      /* records_out of the worker's block */
+	} workers[STATS_MAX_BLOCKS - 1];
 };
 
 /* Clears v and fills its counters and `now` (the rest for the owners). */

@@ -31,6 +31,10 @@ import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("INGESTD", os.path.join(ROOT, "build", "san", "ingestd"))
+# The ThreadSanitizer build: test_workers runs the multi-worker tests on it.
+TSAN_BINARY = os.path.join(ROOT, "build", "tsan", "ingestd")
+# Sections merged into every config last (test_workers: [daemon] workers).
+FORCED = {}
 # Memory figures are taken from the optimised build: the sanitizers' shadow
 # memory and quarantine would swamp what is being measured.
 RELEASE_BINARY = os.path.join(ROOT, "build", "ingestd")
@@ -181,6 +185,7 @@ class Daemon:
             merge_ini(conf, parse_ini(extra))
         if listeners is not None:
             merge_ini(conf, parse_ini(listeners))
+        merge_ini(conf, {k: dict(v) for k, v in FORCED.items()})
         return format_ini(conf)
 
     @staticmethod
@@ -389,8 +394,8 @@ class Daemon:
 
     def assert_no_sanitizer_report(self):
         for l in self.stderr_lines:
-            assert "ERROR: AddressSanitizer" not in l and "runtime error" not in l, \
-                "\n".join(self.stderr_lines[-40:])
+            assert ("ERROR: AddressSanitizer" not in l and "runtime error" not in l and
+                    "WARNING: ThreadSanitizer" not in l), "\n".join(self.stderr_lines[-60:])
 
 
 # Frame checksums by the CRC catalogue's definitions (name: (width, function)),

@@ -21,7 +21,8 @@ EXIT_CONFIG = 78
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
 ANALYZE = shutil.which("systemd-analyze")
 UNITS = os.path.join(ROOT, "systemd")
-STATUS_RX = re.compile(r"^(?:stopping: )?(\d+) connections?, \d+\.\d records/s, "
+STATUS_RX = re.compile(r"^(?:stopping: )?(\d+) connections?, \d+\.\d records/s"
+                       r"(?: \(busiest: worker \d+, \d+\.\d/s, \d+ connections?\))?, "
                        r"pool \d+/\d+ slabs in use(?: \+ \d+ overflow)?, "
                        r"(reading|reads PAUSED \(output behind\)|draining|"
                        r"output STALLED for \d+ s, \d+ connections? held back)$")

@@ -92,6 +92,7 @@ check_default_values(const struct config *c)
 	assert_non_null(s24);
 	assert_non_null(l16);
 	assert_string_equal(c->output_path, "-");
+	assert_int_equal(c->workers, 0);   /* auto */
 	assert_int_equal(c->metadata, 1);
 	assert_int_equal(c->cache_window, 67108864);
 	assert_int_equal(c->preallocate, 16777216);
@@ -427,11 +428,11 @@ struct bad_case {
 static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	{ "unknown_section",
 	  "[output]\npath = -\n\n[listner x]\naddress = ::1\n",
-	  "%s:4: [listner x]: unknown section (known: output, pool, limits, log, "
+	  "%s:4: [listner x]: unknown section (known: daemon, output, pool, limits, log, "
 	  "metrics, listener NAME, schema NAME)" },
 	{ "unknown_empty_section",
 	  FIXED_A "[statistics]\n",
-	  "%s:6: [statistics]: unknown section (known: output, pool, limits, log, "
+	  "%s:6: [statistics]: unknown section (known: daemon, output, pool, limits, log, "
 	  "metrics, listener NAME, schema NAME)" },
 	{ "unknown_key",
 	  "[output]\ncolour = red\n",
@@ -590,6 +591,19 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	  FIXED_A TLV_T "[pool]\nslab_size = 65536\n",
 	  "%s:6: listener \"t\": max_frame 65535 needs slab_size >= 65538 (a whole frame must "
 	  "fit in one slab), but slab_size is 65536" },
+	{ "workers_not_a_number",
+	  "[daemon]\nworkers = many\n" FIXED_A,
+	  "%s:2: workers: \"many\" is not auto or a number of workers (1 .. 64)" },
+	{ "workers_zero",
+	  "[daemon]\nworkers = 0\n" FIXED_A,
+	  "%s:2: workers: \"0\" is not auto or a number of workers (1 .. 64)" },
+	{ "workers_over_64",
+	  "[daemon]\nworkers = 65\n" FIXED_A,
+	  "%s:2: workers: \"65\" is not auto or a number of workers (1 .. 64)" },
+	{ "workers_more_than_the_pool_can_share",
+	  "[daemon]\nworkers = 4\n[pool]\nslabs = 12\n" FIXED_A,
+	  "%s:2: workers: 4 workers need at least 16 slabs (reserve + 2 = 4 each), and [pool] "
+	  "slabs is 12" },
 	{ "waiters_low_not_below_max",
 	  "[pool]\nmax_waiters = 10\nwaiters_low = 10\n" FIXED_A,
 	  "%s:3: waiters_low: 10 must be less than max_waiters (10)" },

@@ -520,7 +520,6 @@ struct fixture {
 	struct pool         *pool;
 	struct sink         *sink;
 	struct conn_ctx      ctx;
-	struct listener      ls[2];
 	struct listener_conf lc[2];
 };
 
@@ -553,9 +552,6 @@ fixture_new(const char *out)
 	f->ctx.max_connections = 100;
 	snprintf(f->lc[0].name, sizeof(f->lc[0].name), "sensors");
 	snprintf(f->lc[1].name, sizeof(f->lc[1].name), "we\"ird\\na\nme");
-	for (int i = 0; i < 2; i++)
-		f->ls[i].conf = &f->lc[i];
-	f->ctx.listeners = f->ls;
 	f->ctx.nlisteners = 2;
 	return f;
 }
@@ -569,17 +565,30 @@ fixture_free(struct fixture *f)
 	free(f);
 }
 
-/* The view the daemon would hand the renderer at `now` (only the counters
- * when ctx is NULL). */
+/* The view the daemon would hand the renderer at `now`, with one worker
+ * (only the counters when ctx is NULL): what workers_view() assembles. */
 static const struct stats_view *
 view_at(const struct conn_ctx *ctx, double now)
 {
 	static struct stats_view sv;
+	static struct conn_gauges g;
+	const struct fixture *f;
 
-	if (ctx != NULL)
-		conn_ctx_view(ctx, now, &sv);
-	else
-		stats_view_counters(&sv, now);
+	stats_view_counters(&sv, now);
+	if (ctx == NULL)
+		return &sv;
+	f = (const struct fixture *)(const void *)((const char *)ctx - offsetof(struct fixture, ctx));
+	sv.have_conns = sv.have_pool = sv.have_output = 1;
+	sv.max_connections = ctx->max_connections;
+	sv.slab_size = pool_slab_size(ctx->pool);
+	sv.nlisteners = 2;
+	for (int i = 0; i < 2; i++)
+		sv.listeners[i].name = f->lc[i].name;
+	conn_ctx_gauges(ctx, &g);
+	conn_gauges_add(&g, now, &sv);
+	sv.output_pending = sink_pending(ctx->sink);
+	sv.output_failing = sink_failing(ctx->sink);
+	sv.output_stalled = sink_stalled_seconds(ctx->sink, now);
 	return &sv;
 }
 
@@ -618,9 +627,9 @@ test_render(void **state)
 	f->ctx.paused_since = 100.0;
 	f->ctx.paused_total = 2.5;
 	f->ctx.retained_bytes = 77;
-	f->ls[0].records_in = 41;
-	f->ls[0].bytes_in = 984;
-	f->ls[1].records_in = 7;
+	f->ctx.per_listener[0].records = 41;
+	f->ctx.per_listener[0].bytes_in = 984;
+	f->ctx.per_listener[1].records = 7;
 	slab = pool_checkout(f->pool, POOL_READ);
 	assert_non_null(slab);
 	char *room = sink_reserve(f->sink, 6);

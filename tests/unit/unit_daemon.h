@@ -27,8 +27,33 @@ struct fixture {
 	struct ev_loop  *loop;
 	struct conn_ctx  ctx;
 	struct listener  l;
+	struct listener_hooks hooks;     /* accepted connections join ctx */
 	uint16_t         port;           /* the listener's, as bound */
 };
+
+/* listener_hooks, as one worker on the test's loop. */
+static int
+fixture_take(void *arg, struct listener *l, int fd, const struct sockaddr *peer,
+	     socklen_t peerlen)
+{
+	struct fixture *f = arg;
+
+	return conn_new(&f->ctx, l, fd, peer, peerlen);
+}
+
+static size_t
+fixture_open_conns(void *arg)
+{
+	return ((struct fixture *)arg)->ctx.nconns;
+}
+
+static void
+fixture_pressure(void *arg, int paused)
+{
+	struct fixture *f = arg;
+
+	listener_pause(&f->l, paused || f->ctx.stopping);
+}
 
 static struct record_layout fixture_layouts[4];
 static size_t fixture_nlayouts;
@@ -70,14 +95,17 @@ fixture_new_from(const char *config_text, double idle_timeout)
 	f->ctx.max_connections = f->cfg->max_connections;
 	f->ctx.max_retained = f->cfg->pool.max_retained;
 	f->ctx.idle_timeout = idle_timeout;
-	f->ctx.listeners = &f->l;
 	f->ctx.nlisteners = 1;
+	f->ctx.on_pressure = fixture_pressure;
+	f->ctx.hook_arg = f;
+	f->hooks = (struct listener_hooks){ fixture_take, fixture_open_conns,
+					    f->cfg->max_connections, f };
 	f->ctx.pool = pool_new(&f->cfg->pool, conn_ctx_pressure, &f->ctx);
 	assert_non_null(f->ctx.pool);
 	f->ctx.sink = sink_new(f->loop, f->ctx.pool, f->out, NULL, NULL, err, sizeof(err));
 	assert_non_null(f->ctx.sink);
-	if (listener_open(&f->l, &f->cfg->listeners[0], &f->ctx, fixture_layout_of, err,
-			  sizeof(err)) != 0)
+	if (listener_open(&f->l, &f->cfg->listeners[0], 0, f->loop, &f->hooks, fixture_layout_of,
+			  err, sizeof(err)) != 0)
 		fail_msg("listener: %s", err);
 	f->port = (uint16_t)atoi(strrchr(f->l.bound, ':') + 1);
 	conn_ctx_start_idle_sweep(&f->ctx);

@@ -1,0 +1,192 @@
+"""Several workers: event-loop threads, each with its own connections and
+its share of the pool, feeding one output writer.
+
+Every test here runs the ThreadSanitizer build of the daemon
+(build/tsan/ingestd): a data race between the threads is a report on stderr
+and, with halt_on_error, a non-zero exit, and either fails the test.  The
+worker count is forced (harness.FORCED), so these tests exercise threads
+whatever `workers = auto` makes of the machine's CPUs:
+
+- Spread: 64 connections from 64 loopback source addresses at workers = 2
+  and 4: each worker's connection count within 2 of every other's
+  (fewest-connections placement), every record exactly once and each
+  connection's records in order in the file, and the /metrics totals and
+  per-worker records equal to what the file holds.
+- The shutdown, rotation and stalled-output tests of test_reliability and
+  test_lifecycle again, with workers = 2.
+- Watchdog: a worker whose loop is blocked on purpose (a test-build hook)
+  stops the WATCHDOG=1 pings, so systemd would restart the service.
+"""
+import os
+import socket
+import threading
+import time
+import unittest
+import json
+
+import harness
+from harness import Daemon, sensor24
+import test_lifecycle as lifecycle
+import test_metrics as metrics
+import test_reliability as reliability
+import test_service as service
+
+TSAN_OPTIONS = "halt_on_error=1:exitcode=66"
+
+
+class Workers:
+    """Mixin: the TSan daemon with [daemon] workers = WORKERS."""
+    WORKERS = 2
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(harness.TSAN_BINARY):
+            raise AssertionError("%s is missing: run make test" % harness.TSAN_BINARY)
+        cls._saved = (harness.BINARY, dict(harness.FORCED), os.environ.get("TSAN_OPTIONS"))
+        harness.BINARY = harness.TSAN_BINARY
+        harness.FORCED["daemon"] = {"workers": str(cls.WORKERS)}
+        os.environ["TSAN_OPTIONS"] = TSAN_OPTIONS
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.BINARY, forced, tsan = cls._saved
+        harness.FORCED.clear()
+        harness.FORCED.update(forced)
+        if tsan is None:
+            os.environ.pop("TSAN_OPTIONS", None)
+        else:
+            os.environ["TSAN_OPTIONS"] = tsan
+        super().tearDownClass()
+
+
+def connect_from(d, source, listener="sensors"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", d.ports[listener]))
+    return s
+
+
+def worker_samples(sample, name):
+    return {dict(labels)["worker"]: v for (n, labels), v in sample.items() if n == name}
+
+
+class Spread(Workers, unittest.TestCase):
+    N_CONN, PER_CONN = 64, 400
+
+    def fleet(self, workers):
+        harness.FORCED["daemon"] = {"workers": str(workers)}
+        with metrics.MetricsDaemon() as d:
+            d.wait_log(r"ready: .* %d workers" % workers)
+            sources = ["127.0.0.%d" % (2 + i) for i in range(self.N_CONN)]
+            socks = [connect_from(d, src) for src in sources]
+            deadline = time.monotonic() + 30
+            while True:
+                m = d.scrape()
+                conns = worker_samples(m, "ingestd_worker_connections")
+                if sum(conns.values()) == self.N_CONN or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(sorted(conns), [str(k) for k in range(workers)], m)
+            self.assertEqual(sum(conns.values()), self.N_CONN, conns)
+            self.assertLessEqual(max(conns.values()) - min(conns.values()), 2, conns)
+            self.assertEqual(m[("ingestd_workers", ())], workers)
+
+            def stream(i, s):
+                s.sendall(b"".join(sensor24(i, float(k)) for k in range(self.PER_CONN)))
+                s.shutdown(socket.SHUT_WR)
+            senders = [threading.Thread(target=stream, args=(i, s)) for i, s in enumerate(socks)]
+            for t in senders:
+                t.start()
+            for t in senders:
+                t.join(60)
+            total = self.N_CONN * self.PER_CONN
+            data = d.wait_records(total, timeout=120)
+            lines = data.splitlines()
+            self.assertEqual(len(lines), total)
+            seen = {}
+            for line in lines:
+                rec = json.loads(line)
+                cid = rec["sensorId"]
+                # In order, none twice, none missing: k follows k - 1.
+                self.assertEqual(rec["timestamp"], seen.get(cid, -1) + 1 if cid in seen else 0,
+                                 "connection %d out of order" % cid)
+                seen[cid] = rec["timestamp"]
+                self.assertEqual(rec["_peer"].rsplit(":", 1)[0], sources[cid])
+            self.assertEqual(seen, {i: float(self.PER_CONN - 1) for i in range(self.N_CONN)})
+            deadline = time.monotonic() + 30
+            while True:
+                m = d.scrape()
+                if m[("ingestd_records_out_total", ())] == total or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(m[("ingestd_records_out_total", ())], total)
+            per_worker = worker_samples(m, "ingestd_worker_records_total")
+            self.assertEqual(sum(per_worker.values()), total, per_worker)
+            # Every worker decoded its share: none sat idle.
+            self.assertTrue(all(v > 0 for v in per_worker.values()), per_worker)
+            for s in socks:
+                s.close()
+            d.assert_clean_exit(d.stop())
+
+    def test_two_workers(self):
+        self.fleet(2)
+
+    def test_four_workers(self):
+        self.fleet(4)
+
+
+class Watchdog(Workers, unittest.TestCase):
+    def test_a_stuck_worker_stops_the_pings(self):
+        env = {"WATCHDOG_USEC": "400000", "INGESTD_TEST_STALL_WORKER": "1"}
+        with service.NotifySocket() as n:
+            d = Daemon(env=n.env(**env))
+            with d:
+                d.wait_log(r"systemd watchdog: pinging every 0\.200 s")
+                i = n.wait("WATCHDOG", "1")
+                i = n.wait("WATCHDOG", "1", start=i + 1)
+                # Fewest connections: the first goes to worker 0, the second
+                # to worker 1, whose loop then blocks (the test hook).
+                a = d.connect("sensors")
+                b = d.connect("sensors")
+                d.wait_log(r"worker 1: blocking its loop on purpose")
+                d.wait_log(r"worker 1: its event loop has made no progress", timeout=10)
+                stopped_at = len(n.messages)
+                time.sleep(1.2)   # six ping intervals: no ping may come
+                self.assertEqual(sum(1 for m in n.messages[stopped_at:] if "WATCHDOG" in m), 0,
+                                 n.messages[stopped_at:])
+                a.close()
+                b.close()
+                d.kill()   # a stuck worker never stops: what systemd's watchdog does
+
+
+class WorkersSigterm(Workers, reliability.SigtermUnderLoad):
+    pass
+
+
+class WorkersDrainHeldBytes(Workers, reliability.DrainHeldBytes):
+    pass
+
+
+class WorkersOutputStall(Workers, reliability.OutputStall):
+    pass
+
+
+class WorkersRotateDuringEnospc(Workers, reliability.RotateDuringEnospc):
+    pass
+
+
+class WorkersStalledFifo(Workers, reliability.StalledFifo):
+    pass
+
+
+class WorkersReopen(Workers, lifecycle.Reopen):
+    pass
+
+
+class WorkersShutdown(Workers, lifecycle.Shutdown):
+    pass
+
+
+if __name__ == "__main__":
+    unittest.main()
