@@ -16,7 +16,7 @@
  * sockets systemd passes in (socket activation, see listener.h).
  *
  * Exit codes: 0 clean stop, 1 runtime failure (output gone, shutdown timed
- * out), 64 bad command line, 71 cannot start (bind, output file, memory),
+ * out, a worker stuck), 64 bad command line, 71 cannot start (bind, output file, memory),
  * 78 bad configuration (including sockets passed by systemd that do not
  * fit the configured listeners).
  */

@@ -198,6 +198,18 @@ start_conn(struct worker *k, struct listener *l, int fd, const struct sockaddr *
 #endif
 }
 
+/* On the worker's own loop's thread. */
+static void
+run_cmds(struct worker *k, unsigned cmds)
+{
+	if (cmds & CMD_DRAIN)
+		begin_drain(k);
+	if (cmds & CMD_CLOSE_ALL)
+		close_all(k);
+	if (cmds & CMD_STOP)
+		ev_break(k->loop, EVBREAK_ALL);
+}
+
 static void
 worker_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
@@ -205,6 +217,7 @@ worker_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	unsigned cmds = atomic_exchange_explicit(&k->cmds, 0, memory_order_acquire);
 	struct handoff *h;
 
+	(void)loop;
 	(void)revents;
 	take_back_slabs(k);
 	pthread_mutex_lock(&k->lock);
@@ -218,12 +231,7 @@ worker_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 		free(h);
 		h = next;
 	}
-	if (cmds & CMD_DRAIN)
-		begin_drain(k);
-	if (cmds & CMD_CLOSE_ALL)
-		close_all(k);
-	if (cmds & CMD_STOP)
-		ev_break(loop, EVBREAK_ALL);
+	run_cmds(k, cmds);
 }
 
 static void
@@ -277,7 +285,11 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *k = arg;
+	char name[16];
 
+	/* "ingestd-w3" in top -H, ps -T and /proc/PID/task/TID/comm. */
+	snprintf(name, sizeof(name), "ingestd-w%zu", k->index);
+	pthread_setname_np(pthread_self(), name);
 	stats_bind(k->stats_block);
 	ev_run(k->loop, 0);
 	return NULL;
@@ -578,26 +590,28 @@ workers_conns(struct workers *ws)
 	return n;
 }
 
-void
-workers_drain(struct workers *ws)
+/* cmd on every worker: sent to a thread, run at once on the main loop's. */
+static void
+command_all(struct workers *ws, unsigned cmd)
 {
 	for (size_t i = 0; i < ws->n; i++) {
 		if (ws->w[i].threaded)
-			send_cmd(&ws->w[i], CMD_DRAIN);
+			send_cmd(&ws->w[i], cmd);
 		else
-			begin_drain(&ws->w[i]);
+			run_cmds(&ws->w[i], cmd);
 	}
+}
+
+void
+workers_drain(struct workers *ws)
+{
+	command_all(ws, CMD_DRAIN);
 }
 
 void
 workers_close_all(struct workers *ws)
 {
-	for (size_t i = 0; i < ws->n; i++) {
-		if (ws->w[i].threaded)
-			send_cmd(&ws->w[i], CMD_CLOSE_ALL);
-		else
-			close_all(&ws->w[i]);
-	}
+	command_all(ws, CMD_CLOSE_ALL);
 }
 
 /* Worker k's gauges: its own (one loop, or after the threads stopped), or

@@ -15,9 +15,13 @@ whatever `workers = auto` makes of the machine's CPUs:
 - The shutdown, rotation and stalled-output tests of test_reliability and
   test_lifecycle again, with workers = 2.
 - Watchdog: a worker whose loop is blocked on purpose (a test-build hook)
-  stops the WATCHDOG=1 pings, so systemd would restart the service.
+  stops the WATCHDOG=1 pings, so systemd would restart the service, and a
+  SIGTERM then ends the daemon (exit 1) instead of waiting for it forever.
+- Threads: worker threads block the signals; workers = 1 starts none;
+  auto follows the affinity mask; STATUS= names the busiest worker.
 """
 import os
+import signal
 import socket
 import threading
 import time
@@ -140,7 +144,7 @@ class Watchdog(Workers, unittest.TestCase):
     def test_a_stuck_worker_stops_the_pings(self):
         env = {"WATCHDOG_USEC": "400000", "INGESTD_TEST_STALL_WORKER": "1"}
         with service.NotifySocket() as n:
-            d = Daemon(env=n.env(**env))
+            d = Daemon(env=n.env(**env), extra="[limits]\nshutdown_timeout = 1\n")
             with d:
                 d.wait_log(r"systemd watchdog: pinging every 0\.200 s")
                 i = n.wait("WATCHDOG", "1")
@@ -155,9 +159,112 @@ class Watchdog(Workers, unittest.TestCase):
                 time.sleep(1.2)   # six ping intervals: no ping may come
                 self.assertEqual(sum(1 for m in n.messages[stopped_at:] if "WATCHDOG" in m), 0,
                                  n.messages[stopped_at:])
+                # SIGTERM cannot drain a stuck worker, but must not wait for
+                # it forever: 2 x shutdown_timeout for the drain, then about
+                # shutdown_timeout for the thread to stop, then exit 1.
+                t0 = time.monotonic()
+                rc = d.stop(timeout=15)
+                self.assertEqual(rc, 1, "\n".join(d.stderr_lines[-10:]))
+                self.assertLess(time.monotonic() - t0, 8)
+                d.wait_log(r"shutdown: a worker has not finished closing its connections")
+                d.wait_log(r"a worker thread did not stop within 1\.0 s; exiting without it")
+                d.assert_no_sanitizer_report()
                 a.close()
                 b.close()
-                d.kill()   # a stuck worker never stops: what systemd's watchdog does
+
+
+class Threads(Workers, unittest.TestCase):
+    def threads(self, d):
+        """{tid: (name, blocked signal mask)} of the daemon's threads (the
+        sanitizer's runtime may add one of its own: workers are named
+        ingestd-wK)."""
+        out = {}
+        for tid in os.listdir("/proc/%d/task" % d.proc.pid):
+            with open("/proc/%d/task/%s/status" % (d.proc.pid, tid)) as f:
+                st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+            out[int(tid)] = (st["Name"], int(st["SigBlk"], 16))
+        return out
+
+    def test_signals_reach_the_main_thread_only(self):
+        with Daemon() as d:
+            d.wait_log(r"ready: .* 2 workers")
+            threads = self.threads(d)
+            self.assertEqual(sorted(n for n, _ in threads.values() if n.startswith("ingestd-w")),
+                             ["ingestd-w0", "ingestd-w1"], threads)
+            self.assertEqual(threads[d.proc.pid][0], "ingestd")
+            for tid, (name, blocked) in threads.items():
+                if tid != d.proc.pid and not name.startswith("ingestd-w"):
+                    continue     # the sanitizer's
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+                    bit = 1 << (int(sig) - 1)
+                    if tid == d.proc.pid:
+                        self.assertFalse(blocked & bit, "main thread blocks %s" % sig.name)
+                    else:
+                        self.assertTrue(blocked & bit, "worker thread %d takes %s" % (tid, sig.name))
+            d.assert_clean_exit(d.stop())
+
+    def workers_of(self, d):
+        return sum(1 for n, _ in self.threads(d).values() if n.startswith("ingestd-w"))
+
+    def test_one_worker_is_one_thread(self):
+        harness.FORCED["daemon"] = {"workers": "1"}
+        try:
+            with Daemon() as d:
+                d.wait_log(r"ready: .* 1 worker$")
+                self.assertEqual(self.workers_of(d), 0)   # the main loop is the worker
+                d.send(harness.SENSOR24_SAMPLE * 5, "sensors")
+                d.wait_records(5)
+                d.assert_clean_exit(d.stop())
+        finally:
+            harness.FORCED["daemon"] = {"workers": str(self.WORKERS)}
+
+    def test_auto_follows_the_affinity_mask(self):
+        del harness.FORCED["daemon"]     # the shipped workers = auto
+        try:
+            with Daemon(prefix=["taskset", "-c", "0"]) as d:
+                d.wait_log(r"ready: .* 1 worker$")
+                self.assertEqual(self.workers_of(d), 0)
+                d.assert_clean_exit(d.stop())
+            cpus = min(len(os.sched_getaffinity(0)), 64)
+            with Daemon() as d:
+                d.wait_log(r"ready: .* %d workers?$" % cpus)
+                self.assertEqual(self.workers_of(d), cpus if cpus > 1 else 0)
+                d.assert_clean_exit(d.stop())
+        finally:
+            harness.FORCED["daemon"] = {"workers": str(self.WORKERS)}
+
+    def test_status_names_the_busiest_worker(self):
+        with service.NotifySocket() as n, Daemon(env=n.env()) as d:
+            n.wait("READY", "1")
+            socks = [d.connect("sensors") for _ in range(3)]   # workers 0, 1, 0
+            stop = threading.Event()
+
+            def stream(s, cid):
+                k = 0
+                while not stop.is_set():
+                    s.sendall(b"".join(sensor24(cid, float(k + j)) for j in range(100)))
+                    k += 100
+                    time.sleep(0.01)
+            senders = [threading.Thread(target=stream, args=(s, i), daemon=True)
+                       for i, s in enumerate(socks)]
+            for t in senders:
+                t.start()
+            try:
+                i = n.wait("STATUS", start=0)
+                while "records/s (busiest" not in n.messages[i]["STATUS"] or \
+                        n.messages[i]["STATUS"].startswith("0 connections"):
+                    i = n.wait("STATUS", start=i + 1, timeout=15)
+                status = n.messages[i]["STATUS"]
+                self.assertRegex(status, service.STATUS_RX)
+                self.assertRegex(status, r"^3 connections, [\d.]+ records/s \(busiest: worker 0, "
+                                         r"[\d.]+/s, 2 connections\)", status)
+            finally:
+                stop.set()
+                for t in senders:
+                    t.join(10)
+            for s in socks:
+                s.close()
+            d.assert_clean_exit(d.stop())
 
 
 class WorkersSigterm(Workers, reliability.SigtermUnderLoad):
