@@ -65,6 +65,7 @@ enum key {
 	KEY_METRICS_ENABLED, KEY_METRICS_ADDRESS, KEY_METRICS_PORT, KEY_UNHEALTHY_AFTER,
 	KEY_ADDRESS, KEY_PORT, KEY_FRAMING, KEY_SCHEMA, KEY_MAX_FRAME, KEY_RECV_BUFFER,
 	KEY_ON_BAD_FRAME, KEY_MAX_RESYNC,
+	KEY_ALLOW, KEY_DENY, KEY_MAX_CONNS_PER_SOURCE, KEY_MAX_SOURCES,
 	KEY_SIZE, KEY_ORDER, KEY_CHECKSUM,
 	NKEYS
 };
@@ -111,12 +112,18 @@ static const struct keydef {
 	/* Each byte slid over costs one look at the magics (and a checksum
 	 * when they match), so a resync is bounded like every other input. */
 	[KEY_MAX_RESYNC]      = { SEC_LISTENER, "max_resync",      1, 16777216 },
+	[KEY_ALLOW]           = { SEC_LISTENER, "allow",           0, 0 },
+	[KEY_DENY]            = { SEC_LISTENER, "deny",            0, 0 },
+	[KEY_MAX_CONNS_PER_SOURCE] = { SEC_LISTENER, "max_conns_per_source", 0, 1000000 },
+	/* Each entry is 24 bytes, allocated with the listener. */
+	[KEY_MAX_SOURCES]     = { SEC_LISTENER, "max_sources",     1, 1048576 },
 	[KEY_SIZE]            = { SEC_SCHEMA,   "size",            1, 65535 },
 	[KEY_ORDER]           = { SEC_SCHEMA,   "order",           0, 0 },
 	[KEY_CHECKSUM]        = { SEC_SCHEMA,   "checksum",        0, 0 },
 };
 
 #define DEFAULT_MAX_RESYNC 65536
+#define DEFAULT_MAX_SOURCES 4096
 
 /* on_bad_frame's values, indexed by enum bad_frame_policy. */
 static const char *const policy_names[] = { "close", "skip", "resync", NULL };
@@ -577,6 +584,27 @@ set_key(struct parse *p, enum key k, const char *v)
 			return -1;
 		l->max_resync = (size_t)n;
 		return 0;
+	case KEY_ALLOW:
+	case KEY_DENY: {
+		char msg[256];
+
+		if (access_parse_list(k == KEY_ALLOW ? &l->allow : &l->deny, v, msg,
+				      sizeof(msg)) < 0) {
+			fail(p, p->lineno, "%s: %s", keys[k].name, msg);
+			return -1;
+		}
+		return 0;
+	}
+	case KEY_MAX_CONNS_PER_SOURCE:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		l->max_conns_per_source = (uint32_t)n;
+		return 0;
+	case KEY_MAX_SOURCES:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		l->max_sources = (size_t)n;
+		return 0;
 	case KEY_SIZE:
 		if (get_uint(p, k, v, &n) < 0)
 			return -1;
@@ -691,7 +719,8 @@ known_keys(enum section sec)
 	case SEC_METRICS:  return "enabled, address, port, unhealthy_after";
 	case SEC_LOG:      return "level, stats_interval";
 	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame, recv_buffer, "
-				  "on_bad_frame, max_resync";
+				  "on_bad_frame, max_resync, allow, deny, max_conns_per_source, "
+				  "max_sources";
 	case SEC_SCHEMA:   return "size, order, field.NAME, checksum";
 	default:           return "";
 	}
@@ -844,6 +873,13 @@ close_listener(struct parse *p)
 	p->resync_line[idx] = p->key_line[KEY_MAX_RESYNC];
 	if (!p->key_line[KEY_MAX_RESYNC])
 		l->max_resync = DEFAULT_MAX_RESYNC;
+	if (p->key_line[KEY_MAX_SOURCES] && l->max_conns_per_source == 0) {
+		fail(p, p->key_line[KEY_MAX_SOURCES],
+		     "max_sources: only with max_conns_per_source (the table it sizes)");
+		return -1;
+	}
+	if (!p->key_line[KEY_MAX_SOURCES])
+		l->max_sources = DEFAULT_MAX_SOURCES;
 	return 0;
 }
 

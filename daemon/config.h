@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "framer.h"
 #include "pool.h"
 #include "schema.h"
@@ -41,6 +42,9 @@ struct listener_conf {
 	int                  on_bad_frame;           /* enum bad_frame_policy */
 	size_t               max_resync;             /* bytes one resync may skip */
 	size_t               recv_buffer;            /* SO_RCVBUF bytes; 0 = kernel's */
+	struct access_list   allow, deny;            /* empty: everyone, nobody */
+	uint32_t             max_conns_per_source;   /* 0: no limit */
+	size_t               max_sources;            /* entries of the per-source table */
 	int                  line;                   /* line of the section header */
 };
 

@@ -74,6 +74,7 @@ struct conn {
 	char                peer[72];    /* `,"_peer":"ADDR:PORT"` */
 	struct framer       framer;
 	struct decode_state decode;      /* on_bad_frame = resync's progress */
+	struct access_source *source;    /* max_conns_per_source's count, or NULL */
 };
 
 static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents);
@@ -252,6 +253,8 @@ conn_close(struct conn *c)
 	sink_cancel(ctx->sink, &c->out_wait);
 	release_slab(c);
 	close(c->io.fd);
+	access_release(c->source);   /* the per-source count (any thread) */
+	c->source = NULL;
 	STATS_INC(conn_closed);
 	if (ctx->on_closed != NULL)
 		ctx->on_closed(ctx->hook_arg);
@@ -651,7 +654,7 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 
 int
 conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr *peer,
-	 socklen_t peerlen)
+	 socklen_t peerlen, struct access_source *src)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	char addr[64];
@@ -660,8 +663,10 @@ conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr
 	(void)peerlen;
 	if (c == NULL) {
 		close(fd);
+		access_release(src);
 		return -1;
 	}
+	c->source = src;
 	c->ctx = ctx;
 	c->l = l;
 	c->state = CONN_IDLE;

@@ -98,10 +98,12 @@ struct conn_ctx {
  * after ctx->loop is set. */
 void conn_ctx_init(struct conn_ctx *ctx);
 
-/* Takes ownership of fd (a connected, non-blocking socket) and starts
- * reading.  Returns 0, or -1 when memory ran out (fd is then closed). */
+/* Takes ownership of fd (a connected, non-blocking socket) and of src, its
+ * source's entry (access.h; NULL: none, released when the connection
+ * closes), and starts reading.  Returns 0, or -1 when memory ran out (fd is
+ * then closed and src released). */
 int conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr *peer,
-	     socklen_t peerlen);
+	     socklen_t peerlen, struct access_source *src);
 
 /* pool_pressure_cb for the ctx: pauses (1) or resumes (0) every connection,
  * then tells ctx->on_pressure. */

@@ -71,6 +71,56 @@ shed_one(struct listener *l)
 	return err == EAGAIN || err == EWOULDBLOCK ? 0 : -1;
 }
 
+/*
+ * Whether peer may connect: the allow and deny lists, then its source's
+ * count.  0 (counted, logged rate-limited) when not; else 1 with *src the
+ * source's entry to hand to the connection (NULL without a per-source
+ * limit).
+ */
+static int
+admit(struct listener *l, const struct sockaddr *peer, struct access_source **src)
+{
+	const struct listener_conf *c = l->conf;
+	static struct ratelimit deny_rl = RATELIMIT_INIT(10.0, 5);
+	char addr[80];
+	uint64_t suppressed;
+
+	*src = NULL;
+	if (!access_permits(&c->allow, &c->deny, peer)) {
+		STATS_INC(conn_denied);
+		if (ratelimit_allow(&deny_rl, clock_mono(), &suppressed)) {
+			conn_format_addr(peer, addr, sizeof(addr));
+			log_warnx("listener %s: %s is not allowed (allow/deny); closed%s", c->name,
+				  addr, suppressed ? " (more not logged)" : "");
+		}
+		return 0;
+	}
+	if (l->sources.e == NULL)
+		return 1;
+	switch (access_take(&l->sources, peer, src)) {
+	case ACCESS_OK:
+		return 1;
+	case ACCESS_SOURCE_LIMIT:
+		STATS_INC(conn_source_limited);
+		if (ratelimit_allow(&deny_rl, clock_mono(), &suppressed)) {
+			conn_format_addr(peer, addr, sizeof(addr));
+			log_warnx("listener %s: %s already has max_conns_per_source (%u) "
+				  "connections; closed%s", c->name, addr, c->max_conns_per_source,
+				  suppressed ? " (more not logged)" : "");
+		}
+		return 0;
+	case ACCESS_TABLE_FULL:
+		break;
+	}
+	STATS_INC(source_table_full);
+	if (ratelimit_allow(&deny_rl, clock_mono(), &suppressed)) {
+		conn_format_addr(peer, addr, sizeof(addr));
+		log_warnx("listener %s: %s: the per-source table is full (max_sources = %zu); "
+			  "closed%s", c->name, addr, c->max_sources, suppressed ? " (more not logged)" : "");
+	}
+	return 0;
+}
+
 static void
 listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -80,6 +130,7 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+		struct access_source *src = NULL;
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -120,7 +171,12 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return;
 		}
+		if (!admit(l, (struct sockaddr *)&ss, &src)) {
+			close(fd);
+			continue;
+		}
 		if (h->open_conns(h->arg) >= h->max_connections) {
+			access_release(src);
 			STATS_INC(conn_refused);
 			if (ratelimit_allow(&accept_rl, clock_mono(), &suppressed))
 				log_warnx("listener %s: max_connections (%zu) reached; "
@@ -129,7 +185,7 @@ listener_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		h->take(h->arg, l, fd, (struct sockaddr *)&ss, sl);
+		h->take(h->arg, l, fd, (struct sockaddr *)&ss, sl, src);
 	}
 }
 
@@ -212,7 +268,11 @@ listener_setup(struct listener *l, const struct listener_conf *conf, size_t inde
 				l->tlv_layout[t] = layout_of(conf->tlv_map[t]);
 	}
 	l->meta = record_meta_string("_listener", conf->name, &l->meta_len);
-	if (l->meta == NULL) {
+	if (l->meta == NULL ||
+	    (conf->max_conns_per_source > 0 &&
+	     access_sources_init(&l->sources, conf->max_sources, conf->max_conns_per_source) < 0)) {
+		free(l->meta);
+		l->meta = NULL;
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -242,6 +302,7 @@ listener_undo(struct listener *l)
 	l->fd = -1;
 	free(l->meta);
 	l->meta = NULL;
+	access_sources_free(&l->sources);
 }
 
 /* Set on the listening socket so accepted ones inherit it before the
@@ -566,4 +627,5 @@ listener_release(struct listener *l)
 	free(l->meta);
 	l->meta = NULL;
 	l->meta_len = 0;
+	access_sources_free(&l->sources);
 }

@@ -2,8 +2,10 @@
  * listener: one configured listening socket and what its connections share.
  *
  * A listener binds its address (IPv4 or IPv6), accepts without blocking,
- * refuses connections over max_connections (accepted and closed at once,
- * counted), and backs off for a second when the process is out of
+ * refuses connections over max_connections, from an address its allow and
+ * deny lists refuse, or past max_conns_per_source for their source (each
+ * accepted and closed at once, before a byte is read, counted and logged
+ * rate-limited; access.h), and backs off for a second when the process is out of
  * descriptors instead of spinning on a readable socket it cannot accept.
  * It owns the record fragments its connections reuse: the `_listener`
  * metadata and the layouts of its schemas (borrowed from main).
@@ -30,6 +32,7 @@
 #include <ev.h>
 #include <sys/socket.h>
 
+#include "access.h"
 #include "config.h"
 #include "record.h"
 
@@ -40,10 +43,11 @@ struct listener;
  * the listener for its lifetime; called from the loop it accepts on.
  */
 struct listener_hooks {
-	/* Takes fd, a connected non-blocking socket: 0, or -1 when it could
-	 * not (fd is closed then). */
+	/* Takes fd, a connected non-blocking socket, and src, its place in
+	 * the per-source table (NULL: none): 0, or -1 when it could not (fd
+	 * is closed and src released then). */
 	int    (*take)(void *arg, struct listener *l, int fd, const struct sockaddr *peer,
-		       socklen_t peerlen);
+		       socklen_t peerlen, struct access_source *src);
 	/* Connections open on every listener together (max_connections). */
 	size_t (*open_conns)(void *arg);
 	size_t   max_connections;
@@ -68,6 +72,7 @@ struct listener {
 	size_t                       index;         /* in the config's listeners */
 	struct ev_loop              *loop;
 	const struct listener_hooks *hooks;
+	struct access_sources        sources;       /* max_conns_per_source: accepting thread */
 };
 
 /*

@@ -26,6 +26,9 @@
 	X(conn_accepted)      \
 	X(conn_closed)        \
 	X(conn_refused)       \
+	X(conn_denied)        \
+	X(conn_source_limited) \
+	X(source_table_full)  \
 	X(accept_errors)      \
 	X(bytes_in)           \
 	X(frames_in)          \

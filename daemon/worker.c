@@ -39,6 +39,7 @@ enum {
 struct handoff {
 	struct handoff         *next;
 	struct listener        *l;
+	struct access_source   *src;
 	int                     fd;
 	socklen_t               peerlen;
 	struct sockaddr_storage peer;
@@ -183,9 +184,9 @@ take_back_slabs(struct worker *k)
 
 static void
 start_conn(struct worker *k, struct listener *l, int fd, const struct sockaddr *peer,
-	   socklen_t peerlen)
+	   socklen_t peerlen, struct access_source *src)
 {
-	if (conn_new(&k->ctx, l, fd, peer, peerlen) < 0)
+	if (conn_new(&k->ctx, l, fd, peer, peerlen, src) < 0)
 		atomic_fetch_sub_explicit(&k->assigned, 1, memory_order_relaxed);
 #ifdef INGESTD_TESTING
 	/* The watchdog test: this worker's loop stops making progress. */
@@ -227,7 +228,7 @@ worker_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	while (h != NULL) {
 		struct handoff *next = h->next;
 
-		start_conn(k, h->l, h->fd, (struct sockaddr *)&h->peer, h->peerlen);
+		start_conn(k, h->l, h->fd, (struct sockaddr *)&h->peer, h->peerlen, h->src);
 		free(h);
 		h = next;
 	}
@@ -358,7 +359,8 @@ hook_open_conns(void *arg)
 
 /* listener_hooks.take: the worker with the fewest connections gets fd. */
 static int
-hook_take(void *arg, struct listener *l, int fd, const struct sockaddr *peer, socklen_t peerlen)
+hook_take(void *arg, struct listener *l, int fd, const struct sockaddr *peer, socklen_t peerlen,
+	  struct access_source *src)
 {
 	struct workers *ws = arg;
 	struct worker *k = &ws->w[0];
@@ -375,17 +377,19 @@ hook_take(void *arg, struct listener *l, int fd, const struct sockaddr *peer, so
 	}
 	atomic_fetch_add_explicit(&k->assigned, 1, memory_order_relaxed);
 	if (!k->threaded) {
-		start_conn(k, l, fd, peer, peerlen);
+		start_conn(k, l, fd, peer, peerlen, src);
 		return 0;
 	}
 	h = malloc(sizeof(*h));
 	if (h == NULL) {
 		close(fd);
+		access_release(src);
 		atomic_fetch_sub_explicit(&k->assigned, 1, memory_order_relaxed);
 		return -1;
 	}
 	h->next = NULL;
 	h->l = l;
+	h->src = src;
 	h->fd = fd;
 	h->peerlen = peerlen <= sizeof(h->peer) ? peerlen : sizeof(h->peer);
 	memcpy(&h->peer, peer, h->peerlen);
@@ -741,6 +745,7 @@ workers_free(struct workers *ws)
 
 			k->handoff_head = h->next;
 			close(h->fd);
+			access_release(h->src);
 			free(h);
 		}
 		if (k->loop != NULL && k->loop != ws->main_loop) {

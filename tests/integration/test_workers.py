@@ -30,6 +30,7 @@ import json
 
 import harness
 from harness import Daemon, sensor24
+import test_access as access
 import test_lifecycle as lifecycle
 import test_metrics as metrics
 import test_reliability as reliability
@@ -265,6 +266,10 @@ class Threads(Workers, unittest.TestCase):
             for s in socks:
                 s.close()
             d.assert_clean_exit(d.stop())
+
+
+class WorkersPerSource(Workers, access.PerSource):
+    pass
 
 
 class WorkersSigterm(Workers, reliability.SigtermUnderLoad):

@@ -440,7 +440,8 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	{ "unknown_listener_key",
 	  FIXED_A "colour = red\n",
 	  "%s:6: colour: unknown key in [listener a] (known: address, port, framing, schema, "
-	  "type.N, max_frame, recv_buffer, on_bad_frame, max_resync)" },
+	  "type.N, max_frame, recv_buffer, on_bad_frame, max_resync, allow, deny, "
+	  "max_conns_per_source, max_sources)" },
 	{ "key_in_wrong_section",
 	  "[pool]\nlevel = info\n",
 	  "%s:2: level: unknown key in [pool] (known: slab_size, slabs, overflow, reserve, "

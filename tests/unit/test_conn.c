@@ -68,7 +68,7 @@ connect_peer(struct fixture *f)
 	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
-	assert_int_equal(conn_new(&f->ctx, &f->l, sv[0], (struct sockaddr *)&peer, sizeof(peer)), 0);
+	assert_int_equal(conn_new(&f->ctx, &f->l, sv[0], (struct sockaddr *)&peer, sizeof(peer), NULL), 0);
 	return sv[1];
 }
 

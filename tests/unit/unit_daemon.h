@@ -34,11 +34,11 @@ struct fixture {
 /* listener_hooks, as one worker on the test's loop. */
 static int
 fixture_take(void *arg, struct listener *l, int fd, const struct sockaddr *peer,
-	     socklen_t peerlen)
+	     socklen_t peerlen, struct access_source *src)
 {
 	struct fixture *f = arg;
 
-	return conn_new(&f->ctx, l, fd, peer, peerlen);
+	return conn_new(&f->ctx, l, fd, peer, peerlen, src);
 }
 
 static size_t
