@@ -66,6 +66,7 @@ enum key {
 	KEY_ADDRESS, KEY_PORT, KEY_FRAMING, KEY_SCHEMA, KEY_MAX_FRAME, KEY_RECV_BUFFER,
 	KEY_ON_BAD_FRAME, KEY_MAX_RESYNC,
 	KEY_ALLOW, KEY_DENY, KEY_MAX_CONNS_PER_SOURCE, KEY_MAX_SOURCES,
+	KEY_PROXY_PROTOCOL, KEY_PROXY_FROM, KEY_PROXY_DIRECT, KEY_PROXY_TIMEOUT, KEY_PROXY_MAX,
 	KEY_SIZE, KEY_ORDER, KEY_CHECKSUM,
 	NKEYS
 };
@@ -117,6 +118,13 @@ static const struct keydef {
 	[KEY_MAX_CONNS_PER_SOURCE] = { SEC_LISTENER, "max_conns_per_source", 0, 1000000 },
 	/* Each entry is 24 bytes, allocated with the listener. */
 	[KEY_MAX_SOURCES]     = { SEC_LISTENER, "max_sources",     1, 1048576 },
+	[KEY_PROXY_PROTOCOL]  = { SEC_LISTENER, "proxy_protocol",  0, 0 },
+	[KEY_PROXY_FROM]      = { SEC_LISTENER, "proxy_from",      0, 0 },
+	[KEY_PROXY_DIRECT]    = { SEC_LISTENER, "proxy_direct",    0, 0 },
+	[KEY_PROXY_TIMEOUT]   = { SEC_LISTENER, "proxy_timeout",   1, 3600 },
+	/* At least a v2 header with UNIX addresses (232 bytes); a v2 length
+	 * field cannot say more than 65535 + 16. */
+	[KEY_PROXY_MAX]       = { SEC_LISTENER, "proxy_max",       232, 65551 },
 	[KEY_SIZE]            = { SEC_SCHEMA,   "size",            1, 65535 },
 	[KEY_ORDER]           = { SEC_SCHEMA,   "order",           0, 0 },
 	[KEY_CHECKSUM]        = { SEC_SCHEMA,   "checksum",        0, 0 },
@@ -124,6 +132,9 @@ static const struct keydef {
 
 #define DEFAULT_MAX_RESYNC 65536
 #define DEFAULT_MAX_SOURCES 4096
+
+/* proxy_protocol's values, indexed by their PROXY_V1 | PROXY_V2 bits. */
+static const char *const proxy_names[] = { "off", "v1", "v2", "any", NULL };
 
 /* on_bad_frame's values, indexed by enum bad_frame_policy. */
 static const char *const policy_names[] = { "close", "skip", "resync", NULL };
@@ -595,6 +606,39 @@ set_key(struct parse *p, enum key k, const char *v)
 		}
 		return 0;
 	}
+	case KEY_PROXY_PROTOCOL:
+		for (int i = 0; proxy_names[i] != NULL; i++) {
+			if (strcmp(v, proxy_names[i]) == 0) {
+				l->proxy_versions = (unsigned)i;
+				return 0;
+			}
+		}
+		fail(p, p->lineno, "proxy_protocol: \"%s\" is not a choice (off, v1, v2, any)", v);
+		return -1;
+	case KEY_PROXY_FROM: {
+		char msg[256];
+
+		if (access_parse_list(&l->proxy_from, v, msg, sizeof(msg)) < 0) {
+			fail(p, p->lineno, "proxy_from: %s", msg);
+			return -1;
+		}
+		return 0;
+	}
+	case KEY_PROXY_DIRECT:
+		if ((b = parse_bool(v)) < 0) {
+			fail(p, p->lineno, "proxy_direct: \"%s\" is not a boolean (on/off, yes/no, "
+			     "true/false, 1/0)", v);
+			return -1;
+		}
+		l->proxy_direct = b;
+		return 0;
+	case KEY_PROXY_TIMEOUT:
+		return get_seconds(p, k, v, &l->proxy_timeout);
+	case KEY_PROXY_MAX:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		l->proxy_max = (size_t)n;
+		return 0;
 	case KEY_MAX_CONNS_PER_SOURCE:
 		if (get_uint(p, k, v, &n) < 0)
 			return -1;
@@ -720,7 +764,8 @@ known_keys(enum section sec)
 	case SEC_LOG:      return "level, stats_interval";
 	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame, recv_buffer, "
 				  "on_bad_frame, max_resync, allow, deny, max_conns_per_source, "
-				  "max_sources";
+				  "max_sources, proxy_protocol, proxy_from, proxy_direct, "
+				  "proxy_timeout, proxy_max";
 	case SEC_SCHEMA:   return "size, order, field.NAME, checksum";
 	default:           return "";
 	}
@@ -880,6 +925,22 @@ close_listener(struct parse *p)
 	}
 	if (!p->key_line[KEY_MAX_SOURCES])
 		l->max_sources = DEFAULT_MAX_SOURCES;
+	if (l->proxy_versions != 0 && l->proxy_from.n == 0) {
+		fail(p, p->key_line[KEY_PROXY_PROTOCOL], "proxy_protocol: needs proxy_from (the "
+		     "balancers' addresses: a header is expected from them, never guessed)");
+		return -1;
+	}
+	for (int k = KEY_PROXY_FROM; l->proxy_versions == 0 && k <= KEY_PROXY_MAX; k++) {
+		if (p->key_line[k]) {
+			fail(p, p->key_line[k], "%s: only with proxy_protocol = v1, v2 or any",
+			     keys[k].name);
+			return -1;
+		}
+	}
+	if (!p->key_line[KEY_PROXY_TIMEOUT])
+		l->proxy_timeout = 3;
+	if (!p->key_line[KEY_PROXY_MAX])
+		l->proxy_max = 1024;
 	return 0;
 }
 
@@ -1316,6 +1377,13 @@ check_listeners(struct parse *p)
 
 		if (check_listener_schemas(p, i) < 0)
 			return -1;
+		/* A header waits in the read slab until it is whole. */
+		if (l->proxy_versions != 0 && c->pool.slab_size < l->proxy_max) {
+			fail(p, l->line, "listener \"%s\": proxy_max %zu is more than slab_size (%zu): "
+			     "a PROXY header must fit in one slab", l->name, l->proxy_max,
+			     c->pool.slab_size);
+			return -1;
+		}
 		/* The framer hands out frames as pointers into one slab, so
 		 * a frame that spans slabs could never be delivered. */
 		if (l->framer.kind == FRAMING_TLV &&

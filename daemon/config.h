@@ -45,6 +45,11 @@ struct listener_conf {
 	struct access_list   allow, deny;            /* empty: everyone, nobody */
 	uint32_t             max_conns_per_source;   /* 0: no limit */
 	size_t               max_sources;            /* entries of the per-source table */
+	unsigned             proxy_versions;         /* PROXY_V1 | PROXY_V2 (proxy.h); 0: off */
+	struct access_list   proxy_from;             /* peers that must send a header */
+	int                  proxy_direct;           /* others are served directly (1) or closed */
+	double               proxy_timeout;          /* seconds for the header to arrive */
+	size_t               proxy_max;              /* the longest v2 header accepted */
 	int                  line;                   /* line of the section header */
 };
 

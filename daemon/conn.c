@@ -46,6 +46,7 @@
 
 #include "clock.h"
 #include "decode.h"
+#include "proxy.h"
 #include "framer.h"
 #include "listener.h"
 #include "log.h"
@@ -75,6 +76,8 @@ struct conn {
 	struct framer       framer;
 	struct decode_state decode;      /* on_bad_frame = resync's progress */
 	struct access_source *source;    /* max_conns_per_source's count, or NULL */
+	uint8_t             awaiting_proxy;  /* a trusted balancer: its PROXY header first */
+	ev_timer            proxy_timer;     /* ... for at most proxy_timeout */
 };
 
 static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents);
@@ -247,6 +250,7 @@ conn_close(struct conn *c)
 	 * pressure callback then restarts every listed connection's watcher. */
 	c->state = CONN_CLOSED;
 	ev_io_stop(ctx->loop, &c->io);
+	ev_timer_stop(ctx->loop, &c->proxy_timer);
 	conns_unlink(c);
 	ctx->nconns--;
 	pool_cancel(ctx->pool, &c->read_wait);
@@ -381,6 +385,87 @@ count_bad(enum decode_bad bad)
 	}
 }
 
+/* Sets the `,"_peer":"ADDR:PORT"` fragment (and so every log line's peer). */
+static void
+set_peer(struct conn *c, const struct sockaddr *peer)
+{
+	char addr[64];
+	int n;
+
+	conn_format_addr(peer, addr, sizeof(addr));
+	n = snprintf(c->peer, sizeof(c->peer), ",\"_peer\":\"%s\"", addr);
+	c->peer_len = (uint8_t)(n > 0 && (size_t)n < sizeof(c->peer) ? n : 0);
+}
+
+static _Thread_local struct ratelimit proxy_rl = RATELIMIT_INIT(10.0, 20);
+
+/*
+ * A trusted balancer's connection starts with a PROXY header: parses it
+ * from slab[pos..len).  PROCESS_DONE with the header consumed (and the
+ * sensor's address as the peer from now on) or still incomplete (its bytes
+ * stay, like a partial frame's); PROCESS_BAD to close: a bad header, or a
+ * sensor the allow/deny lists refuse.
+ */
+static enum process_result
+take_proxy_header(struct conn *c)
+{
+	const struct listener_conf *lc = c->l->conf;
+	struct proxy_header h;
+	enum proxy_bad why;
+	char peer[64];
+	uint64_t suppressed;
+
+	switch (proxy_parse(c->slab + c->pos, c->len - c->pos, lc->proxy_versions, lc->proxy_max,
+			    &h, &why)) {
+	case PROXY_MORE:
+		return PROCESS_DONE;
+	case PROXY_BAD:
+		STATS_INC(proxy_bad);
+		if (ratelimit_allow(&proxy_rl, clock_mono(), &suppressed))
+			log_warnx("%s: listener %s: %s; closing the connection%s",
+				  peer_text(c, peer, sizeof(peer)), lc->name, proxy_bad_text(why),
+				  suppressed ? " (more not logged)" : "");
+		return PROCESS_BAD;
+	case PROXY_DONE:
+		break;
+	}
+	c->pos += (uint32_t)h.length;
+	c->awaiting_proxy = 0;
+	ev_timer_stop(c->ctx->loop, &c->proxy_timer);
+	STATS_INC(proxy_headers);
+	if (h.local) {
+		STATS_INC(proxy_local);   /* a health check: the balancer itself */
+		return PROCESS_DONE;
+	}
+	set_peer(c, (struct sockaddr *)&h.src);
+	if (!access_permits(&lc->allow, &lc->deny, (struct sockaddr *)&h.src)) {
+		STATS_INC(conn_denied);
+		if (ratelimit_allow(&proxy_rl, clock_mono(), &suppressed))
+			log_warnx("%s: listener %s: not allowed (allow/deny, address from the PROXY "
+				  "header); closing the connection%s", peer_text(c, peer, sizeof(peer)),
+				  lc->name, suppressed ? " (more not logged)" : "");
+		return PROCESS_BAD;
+	}
+	return PROCESS_DONE;
+}
+
+static void
+conn_on_proxy_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	char peer[64];
+	uint64_t suppressed;
+
+	(void)loop;
+	(void)revents;
+	STATS_INC(proxy_timeouts);
+	if (ratelimit_allow(&proxy_rl, clock_mono(), &suppressed))
+		log_warnx("%s: listener %s: no whole PROXY header within %.1f s; closing%s",
+			  peer_text(c, peer, sizeof(peer)), c->l->conf->name, c->l->conf->proxy_timeout,
+			  suppressed ? " (more not logged)" : "");
+	conn_close(c);
+}
+
 /*
  * Turns every complete frame in slab[pos..len) into a record, and handles
  * bad frames as the listener's on_bad_frame says (decode.h).  Stops early
@@ -396,6 +481,11 @@ process(struct conn *c)
 	size_t records = 0;
 	enum process_result res = PROCESS_DONE;
 
+	if (c->awaiting_proxy) {
+		res = take_proxy_header(c);
+		if (res != PROCESS_DONE || c->awaiting_proxy)
+			return res;
+	}
 	if (ctx->metadata) {
 		update_rx(ctx);
 		meta = (struct record_meta){ l->meta, l->meta_len, c->peer, c->peer_len,
@@ -657,8 +747,6 @@ conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr
 	 socklen_t peerlen, struct access_source *src)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	char addr[64];
-	int n;
 
 	(void)peerlen;
 	if (c == NULL) {
@@ -673,11 +761,15 @@ conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr
 	c->read_wait.grant = conn_on_read_slab;
 	c->out_wait.room = conn_on_output_room;
 	framer_init(&c->framer, &l->conf->framer);
-	conn_format_addr(peer, addr, sizeof(addr));
-	n = snprintf(c->peer, sizeof(c->peer), ",\"_peer\":\"%s\"", addr);
-	c->peer_len = (uint8_t)(n > 0 && (size_t)n < sizeof(c->peer) ? n : 0);
+	set_peer(c, peer);
 	ev_io_init(&c->io, conn_on_io, fd, EV_READ);
 	c->io.data = c;
+	ev_timer_init(&c->proxy_timer, conn_on_proxy_timeout, l->conf->proxy_timeout, 0.0);
+	c->proxy_timer.data = c;
+	if (l->conf->proxy_versions != 0 && access_match(&l->conf->proxy_from, peer)) {
+		c->awaiting_proxy = 1;
+		ev_timer_start(ctx->loop, &c->proxy_timer);
+	}
 	c->last_active = clock_mono();
 	conns_push_front(c);
 	ctx->nconns++;

@@ -86,6 +86,22 @@ admit(struct listener *l, const struct sockaddr *peer, struct access_source **sr
 	uint64_t suppressed;
 
 	*src = NULL;
+	if (c->proxy_versions != 0) {
+		/* A balancer's connection: the lists and the per-source count
+		 * apply to the sensor its header names (conn.c), not to it. */
+		if (access_match(&c->proxy_from, peer))
+			return 1;
+		if (!c->proxy_direct) {
+			STATS_INC(proxy_refused);
+			if (ratelimit_allow(&deny_rl, clock_mono(), &suppressed)) {
+				conn_format_addr(peer, addr, sizeof(addr));
+				log_warnx("listener %s: %s is not in proxy_from and proxy_direct is "
+					  "off; closed%s", c->name, addr,
+					  suppressed ? " (more not logged)" : "");
+			}
+			return 0;
+		}
+	}
 	if (!access_permits(&c->allow, &c->deny, peer)) {
 		STATS_INC(conn_denied);
 		if (ratelimit_allow(&deny_rl, clock_mono(), &suppressed)) {

@@ -29,6 +29,11 @@
 	X(conn_denied)        \
 	X(conn_source_limited) \
 	X(source_table_full)  \
+	X(proxy_headers)      \
+	X(proxy_local)        \
+	X(proxy_bad)          \
+	X(proxy_refused)      \
+	X(proxy_timeouts)     \
 	X(accept_errors)      \
 	X(bytes_in)           \
 	X(frames_in)          \

@@ -92,6 +92,8 @@ struct conn {
 	uint64_t  next_seq;      /* next packet to generate */
 	uint8_t  *carry;         /* unsent tail of a partly written frame */
 	size_t    carry_len, carry_off;
+	uint8_t   hdr[28];       /* --proxy-v2: the header sent before the packets */
+	uint8_t   hdr_len, hdr_off;
 };
 
 static struct {
@@ -109,6 +111,7 @@ static struct {
 	uint64_t    seed;
 	size_t      batch;
 	int         latency;
+	int         proxy_v2;
 	uint64_t    conn_base;
 	double      wait;
 } opt = {
@@ -142,6 +145,8 @@ static void usage(FILE *f)
 "                   (default: 1 -> sensor24, 2 -> legacy16, else raw)\n"
 "  -r RATE          total packets/s over all connections, 0 = unlimited (default 0)\n"
 "  -b BYTES         batch size per write, %u..%u (default %u)\n"
+"  --proxy-v2       begin each connection with a PROXY protocol v2 header (TCP4,\n"
+"                   source 192.0.2.X:PORT, X and PORT from the connection's number)\n"
 "  --split          cut each batch into random-length writes so frames straddle\n"
 "                   writes (sets TCP_NODELAY)\n"
 "  --seed S         seed for --split (default 1)\n"
@@ -236,9 +241,10 @@ static void gen_frame(uint32_t idx, uint64_t seq, double rt_ms, uint8_t *out)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_SPLIT = 256, O_SEED, O_LATENCY, O_BASE, O_WAIT, O_TLVAS, O_HELP };
+	enum { O_SPLIT = 256, O_SEED, O_LATENCY, O_BASE, O_WAIT, O_TLVAS, O_PROXY, O_HELP };
 	static const struct option lopts[] = {
 		{ "split", no_argument, NULL, O_SPLIT },
+		{ "proxy-v2", no_argument, NULL, O_PROXY },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "latency", no_argument, NULL, O_LATENCY },
 		{ "conn-base", required_argument, NULL, O_BASE },
@@ -269,6 +275,7 @@ static void parse_args(int argc, char **argv)
 		case 'r': opt.rate = parse_u64(optarg, 0, MAX_RATE, "-r"); break;
 		case 'b': opt.batch = (size_t)parse_u64(optarg, MIN_BATCH, MAX_BATCH, "-b"); break;
 		case O_SPLIT: opt.split = 1; break;
+		case O_PROXY: opt.proxy_v2 = 1; break;
 		case O_SEED: opt.seed = parse_u64(optarg, 0, UINT64_MAX, "--seed"); break;
 		case O_LATENCY: opt.latency = 1; break;
 		case O_BASE: opt.conn_base = parse_u64(optarg, 0, UINT32_MAX, "--conn-base"); break;
@@ -422,6 +429,14 @@ static size_t write_some(struct conn *c, const uint8_t *p, size_t len)
 /* Sends up to quota new packets on c. */
 static enum turn conn_turn(struct conn *c, uint64_t quota)
 {
+	while (c->hdr_off < c->hdr_len) {
+		size_t n = write_some(c, c->hdr + c->hdr_off, c->hdr_len - c->hdr_off);
+
+		c->hdr_off += (uint8_t)n;
+		total_bytes += n;
+		if (c->hdr_off < c->hdr_len)
+			return T_BLOCKED;
+	}
 	while (1) {
 		if (c->carry_off < c->carry_len) {
 			size_t n = write_some(c, c->carry + c->carry_off, c->carry_len - c->carry_off);
@@ -534,6 +549,20 @@ int main(int argc, char **argv)
 		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)
 			conn_error(c, "connect", errno);
 		c->state = CS_CONNECTING;
+		if (opt.proxy_v2) {
+			/* signature, v2 PROXY, TCP4, 12 bytes: src 192.0.2.X:P, dst 127.0.0.1:7001 */
+			static const uint8_t head[16] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51,
+							  0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0x00, 0x0C };
+			uint8_t *h = c->hdr;
+			uint32_t port = 10000 + i % 50000;
+
+			memcpy(h, head, 16);
+			h[16] = 192; h[17] = 0; h[18] = 2; h[19] = (uint8_t)(1 + i % 254);
+			h[20] = 127; h[21] = 0; h[22] = 0; h[23] = 1;
+			h[24] = (uint8_t)(port >> 8); h[25] = (uint8_t)port;
+			h[26] = 0x1B; h[27] = 0x59;
+			c->hdr_len = 28;
+		}
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 					  .data.u32 = i };
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)

@@ -32,6 +32,7 @@ import harness
 from harness import Daemon, sensor24
 import test_access as access
 import test_lifecycle as lifecycle
+import test_proxy as proxy
 import test_metrics as metrics
 import test_reliability as reliability
 import test_service as service
@@ -269,6 +270,10 @@ class Threads(Workers, unittest.TestCase):
 
 
 class WorkersPerSource(Workers, access.PerSource):
+    pass
+
+
+class WorkersBehindHAProxy(Workers, proxy.BehindHAProxy):
     pass
 
 

@@ -441,7 +441,8 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	  FIXED_A "colour = red\n",
 	  "%s:6: colour: unknown key in [listener a] (known: address, port, framing, schema, "
 	  "type.N, max_frame, recv_buffer, on_bad_frame, max_resync, allow, deny, "
-	  "max_conns_per_source, max_sources)" },
+	  "max_conns_per_source, max_sources, proxy_protocol, proxy_from, proxy_direct, "
+	  "proxy_timeout, proxy_max)" },
 	{ "key_in_wrong_section",
 	  "[pool]\nlevel = info\n",
 	  "%s:2: level: unknown key in [pool] (known: slab_size, slabs, overflow, reserve, "
@@ -592,6 +593,24 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	  FIXED_A TLV_T "[pool]\nslab_size = 65536\n",
 	  "%s:6: listener \"t\": max_frame 65535 needs slab_size >= 65538 (a whole frame must "
 	  "fit in one slab), but slab_size is 65536" },
+	{ "proxy_without_from",
+	  FIXED_A "proxy_protocol = v2\n",
+	  "%s:6: proxy_protocol: needs proxy_from (the balancers' addresses: a header is "
+	  "expected from them, never guessed)" },
+	{ "proxy_from_without_protocol",
+	  FIXED_A "proxy_from = 10.0.0.1\n",
+	  "%s:6: proxy_from: only with proxy_protocol = v1, v2 or any" },
+	{ "proxy_protocol_unknown",
+	  FIXED_A "proxy_protocol = v3\n",
+	  "%s:6: proxy_protocol: \"v3\" is not a choice (off, v1, v2, any)" },
+	{ "proxy_max_over_slab",
+	  "[pool]\nslab_size = 4096\n" FIXED_A "proxy_protocol = any\nproxy_from = ::1\n"
+	  "proxy_max = 5000\n",
+	  "%s:3: listener \"a\": proxy_max 5000 is more than slab_size (4096): a PROXY header "
+	  "must fit in one slab" },
+	{ "allow_bad_prefix",
+	  FIXED_A "allow = 10.0.0.0/40\n",
+	  "%s:6: allow: \"10.0.0.0/40\": the prefix length must be 0 .. 32" },
 	{ "workers_not_a_number",
 	  "[daemon]\nworkers = many\n" FIXED_A,
 	  "%s:2: workers: \"many\" is not auto or a number of workers (1 .. 64)" },
