@@ -459,6 +459,16 @@ def records(data):
     return [json.loads(l) for l in data.decode("utf-8").splitlines()]
 
 
+def connect_from(port, source, host="127.0.0.1"):
+    """A TCP connection to host:port from the local address source (all of
+    127/8 is local, so tests can be many sensors); 10 s socket timeout."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((source, 0))
+    s.connect((host, port))
+    s.settimeout(10)
+    return s
+
+
 def run_ingestd(args, timeout=30):
     p = subprocess.run([BINARY] + args, capture_output=True, timeout=timeout)
     return p.returncode, p.stdout.decode(), p.stderr.decode()

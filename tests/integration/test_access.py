@@ -6,29 +6,21 @@ A refused connection is closed at once (the client reads EOF), is counted
 (conn_denied, conn_source_limited, source_table_full) and writes no
 record; the others carry on.
 """
-import json
 import os
 import socket
 import tempfile
 import time
 import unittest
 
-from harness import closed_by_peer, Daemon, run_ingestd, sensor24
+import harness
+from harness import closed_by_peer, Daemon, records, run_ingestd, sensor24
 
 LISTENER = ("[listener sensors]\naddress = 127.0.0.1\nport = 0\nframing = fixed\n"
             "schema = sensor24\n")
 
 
 def connect_from(d, source):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", d.ports["sensors"]))
-    s.settimeout(10)
-    return s
-
-
-def records_from(data):
-    return [json.loads(l) for l in data.splitlines()]
+    return harness.connect_from(d.ports["sensors"], source)
 
 
 class AllowDeny(unittest.TestCase):
@@ -45,7 +37,7 @@ class AllowDeny(unittest.TestCase):
             for i, s in enumerate(ok):
                 s.sendall(b"".join(sensor24(i, float(k)) for k in range(100)))
                 s.shutdown(socket.SHUT_WR)
-            recs = records_from(d.wait_records(200))
+            recs = records(d.wait_records(200))
             self.assertEqual(sorted({r["_peer"].rsplit(":", 1)[0] for r in recs}),
                              ["127.0.0.2", "127.0.0.4"])
             self.assertNotIn(99, {r["sensorId"] for r in recs})
@@ -82,7 +74,7 @@ class PerSource(unittest.TestCase):
                 pass      # the sixth and five[0]
             again = connect_from(d, "127.0.0.2")
             again.sendall(sensor24(3, 0.0))
-            recs = records_from(d.wait_records(7))
+            recs = records(d.wait_records(7))
             self.assertIn(3, [r["sensorId"] for r in recs])
             for s in five[1:] + [sixth, other, again]:
                 s.close()

@@ -7,7 +7,6 @@ LOCAL, silent peers, untrusted peers); then the real thing: HAProxy
 (Debian's) in mode tcp with send-proxy-v2 (with crc32c) and send-proxy,
 clients bound to 127.0.0.2 ... 127.0.0.9, and its health checks.
 """
-import json
 import os
 import shutil
 import socket
@@ -18,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import closed_by_peer, Daemon, sensor24
+from harness import closed_by_peer, connect_from, Daemon, records, sensor24
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -32,18 +31,6 @@ def listener(extra=""):
 def v2_header(src, sport, dst="127.0.0.1", dport=7001, local=False):
     addrs = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
     return SIG + bytes([0x20 if local else 0x21, 0x11]) + struct.pack(">H", len(addrs)) + addrs
-
-
-def connect_from(port, source="127.0.0.1"):
-    s = socket.socket()
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
-    s.settimeout(10)
-    return s
-
-
-def records(data):
-    return [json.loads(l) for l in data.splitlines()]
 
 
 class Headers(unittest.TestCase):

@@ -67,10 +67,7 @@ class Workers:
 
 
 def connect_from(d, source, listener="sensors"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((source, 0))
-    s.connect(("127.0.0.1", d.ports[listener]))
-    return s
+    return harness.connect_from(d.ports[listener], source)
 
 
 def worker_samples(sample, name):
