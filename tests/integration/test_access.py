@@ -6,8 +6,11 @@ A refused connection is closed at once (the client reads EOF), is counted
 (conn_denied, conn_source_limited, source_table_full) and writes no
 record; the others carry on.
 """
+import json
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -91,6 +94,62 @@ class PerSource(unittest.TestCase):
             self.assertEqual(st["source_table_full"], "1", st)
             for s in socks:
                 s.close()
+            d.assert_clean_exit(d.stop())
+
+
+NETNS_CLIENT = r"""
+import json, socket, sys
+port, sources = int(sys.argv[1]), sys.argv[2:]
+socks, closed = [], []
+for src in sources:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.connect(("2001:db8:1:1::1", port))
+    s.settimeout(0.5)
+    try:
+        closed.append(s.recv(1) == b"")
+    except socket.timeout:
+        closed.append(False)
+    except ConnectionResetError:
+        closed.append(True)
+    socks.append(s)
+print(json.dumps(closed))
+"""
+
+
+class Ipv6Sources(unittest.TestCase):
+    """IPv6 sources are /64s.  Loopback has one IPv6 address, so the test
+    makes a network namespace with a few on its lo, and runs the daemon and
+    the clients inside it."""
+    NS = "ingestd-test-%d" % os.getpid()
+    ADDRS = ["2001:db8:1:1::1", "2001:db8:1:1::10", "2001:db8:1:1::11", "2001:db8:1:1::12",
+             "2001:db8:1:2::10"]
+
+    def setUp(self):
+        r = subprocess.run(["ip", "netns", "add", self.NS], capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot make a network namespace here (%s): the /64 grouping is "
+                          "covered by test_access.c only" % r.stderr.strip())
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", self.NS])
+        ns = ["ip", "netns", "exec", self.NS]
+        subprocess.run(ns + ["ip", "link", "set", "lo", "up"], check=True)
+        for a in self.ADDRS:
+            subprocess.run(ns + ["ip", "-6", "addr", "add", a + "/64", "dev", "lo", "nodad"],
+                           check=True)
+
+    def test_a_64_is_one_source(self):
+        listeners = ("[listener sensors]\naddress = 2001:db8:1:1::1\nport = 0\n"
+                     "framing = fixed\nschema = sensor24\nmax_conns_per_source = 2\n")
+        with Daemon(listeners=listeners, prefix=["ip", "netns", "exec", self.NS]) as d:
+            r = subprocess.run(["ip", "netns", "exec", self.NS, sys.executable, "-c", NETNS_CLIENT,
+                                str(d.ports["sensors"])] + self.ADDRS[1:],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # ::10 and ::11 fill their /64's two places; ::12 is the same
+            # source, refused; 2001:db8:1:2::10 is another source.
+            self.assertEqual(json.loads(r.stdout), [False, False, True, False])
+            st = d.stats()
+            self.assertEqual(st["conn_source_limited"], "1", st)
             d.assert_clean_exit(d.stop())
 
 
