@@ -456,8 +456,15 @@ conn_on_proxy_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	char peer[64];
 	uint64_t suppressed;
 
-	(void)loop;
 	(void)revents;
+	/* Only the peer's slowness counts, not ingestd's: a connection held
+	 * back (waiting for a slab, or paused) gets its time again. */
+	if (c->state == CONN_WAIT_READ || c->state == CONN_WAIT_OUTPUT ||
+	    (c->ctx->paused && !c->ctx->stopping)) {
+		ev_timer_set(w, c->l->conf->proxy_timeout, 0.0);
+		ev_timer_start(loop, w);
+		return;
+	}
 	STATS_INC(proxy_timeouts);
 	if (ratelimit_allow(&proxy_rl, clock_mono(), &suppressed))
 		log_warnx("%s: listener %s: no whole PROXY header within %.1f s; closing%s",

@@ -100,6 +100,37 @@ class Headers(unittest.TestCase):
             busy.close()
             d.assert_clean_exit(d.stop())
 
+    def test_a_pause_does_not_count_against_the_header(self):
+        """A header begun before reads pause (a stalled output) may be
+        finished after they resume, however long the pause: only the
+        peer's own slowness counts."""
+        from test_reliability import PipeReader
+        pool = "slab_size = 131072\nslabs = 8\nmax_waiters = 2\nwaiters_low = 0\nmax_retained = 3\n"
+        with Daemon(listeners=listener(), output="-", stdout=subprocess.PIPE, pool=pool,
+                    extra="[daemon]\nworkers = 1\n") as d:
+            half = d.connect("sensors")
+            header = v2_header("192.0.2.44", 4444)
+            half.sendall(header[:9])
+            floods = [d.connect("sensors") for _ in range(4)]
+            for i, f in enumerate(floods):
+                f.settimeout(120)
+                f.sendall(v2_header("192.0.2.%d" % (50 + i), 5000))
+                threading.Thread(target=f.sendall, daemon=True, args=(
+                    b"".join(sensor24(50 + i, float(k)) for k in range(100000)),)).start()
+            d.wait_log("pausing reads on every connection", timeout=60)
+            time.sleep(2.5)      # the time under test: past proxy_timeout (1 s), paused
+            reader = PipeReader(d.proc.stdout)
+            half.sendall(header[9:] + sensor24(44, 0.0))
+            for f in floods:
+                f.shutdown(socket.SHUT_WR)
+            self.assertEqual(reader.wait_lines(400001, timeout=120), 400001)
+            self.assertIn(b'"sensorId":44,', reader.data())
+            st = d.stats()
+            self.assertEqual(st["proxy_timeouts"], "0", st)
+            for f in floods + [half]:
+                f.close()
+            d.assert_clean_exit(d.stop())
+
     def test_untrusted_peers(self):
         # Not in proxy_from: closed at accept (a forged header is never read) ...
         with Daemon(listeners=listener()) as d:
