@@ -930,6 +930,7 @@ close_listener(struct parse *p)
 		     "balancers' addresses: a header is expected from them, never guessed)");
 		return -1;
 	}
+	/* The proxy_* keys after proxy_protocol are consecutive in enum key. */
 	for (int k = KEY_PROXY_FROM; l->proxy_versions == 0 && k <= KEY_PROXY_MAX; k++) {
 		if (p->key_line[k]) {
 			fail(p, p->key_line[k], "%s: only with proxy_protocol = v1, v2 or any",

@@ -48,7 +48,6 @@ struct relay {
 	ev_async         *writer_wake;   /* the writer's: there are slabs to write */
 	struct ev_loop   *worker_loop;
 	ev_async         *worker_wake;   /* the worker's: slabs came back */
-	size_t            index;         /* the worker's number, for messages */
 	/* Written by the writer, read by the worker: the output takes nothing
 	 * now (sink_relay_returned); a hint, so relaxed order is enough. */
 	_Atomic int       writer_blocked;

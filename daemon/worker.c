@@ -83,7 +83,7 @@ struct workers {
 	void                 *pressure_arg;
 	sink_fail_cb         *fail;          /* the output is gone */
 	void                 *fail_arg;
-	int                   all_paused;
+	int                   all_paused;    /* n >= 2: as main_on_wake last told */
 	int                   joined;
 	uint64_t              last_beats[WORKERS_MAX];
 	long                  stall_worker;  /* test builds: the worker that blocks; -1 */
@@ -304,7 +304,6 @@ inline_pressure(void *arg, int paused)
 {
 	struct worker *k = arg;
 
-	k->ws->all_paused = paused;
 	k->ws->pressure(k->ws->pressure_arg, paused);
 }
 
@@ -477,7 +476,6 @@ worker_setup(struct workers *ws, struct worker *k, size_t index, double heartbea
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	k->relay.index = index;
 	k->ctx.sink = k->sink;
 	ev_prepare_init(&k->publish, worker_on_publish);
 	ev_set_priority(&k->publish, EV_MINPRI);
