@@ -256,12 +256,13 @@ conn_close(struct conn *c)
 	pool_cancel(ctx->pool, &c->read_wait);
 	sink_cancel(ctx->sink, &c->out_wait);
 	release_slab(c);
-	close(c->io.fd);
 	access_release(c->source);   /* the per-source count (any thread) */
 	c->source = NULL;
 	STATS_INC(conn_closed);
 	if (ctx->on_closed != NULL)
 		ctx->on_closed(ctx->hook_arg);
+	/* The socket last: once the peer sees the close, every count says so. */
+	close(c->io.fd);
 	/* Freed at the end of the iteration: callers up the stack may still
 	 * look at c (and see CLOSED). */
 	c->next = ctx->closed;

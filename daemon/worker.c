@@ -666,6 +666,10 @@ workers_view(struct workers *ws, double now, struct stats_view *v)
 		struct worker *k = &ws->w[i];
 
 		gauges_of(ws, k, &g);
+		/* The connection count from the atomic, not the copy: the copy is
+		 * up to one loop iteration old, the atomic changes before a closed
+		 * peer can see its close (conn.c). */
+		g.conns = atomic_load_explicit(&k->assigned, memory_order_relaxed);
 		conn_gauges_add(&g, now, v);
 		v->workers[i].conns = g.conns;
 		v->workers[i].records = stats_get_block(k->stats_block, STAT_records_out);
