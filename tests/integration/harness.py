@@ -345,6 +345,19 @@ class Daemon:
         line = self.wait_log(r"stats \(SIGUSR1\)", start=start)
         return {k: v for k, v in re.findall(r"(\w+)=([\d./]+)", line)}
 
+    def wait_conns(self, n, timeout=30):
+        """Waits until the daemon has accepted n connections: the kernel
+        completes a handshake before ingestd accepts it, and one still in
+        the listen queue at SIGTERM is never served."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats()
+            if st["conns"] == str(n):
+                return st
+            if time.monotonic() > deadline:
+                raise AssertionError("%s of %d connections accepted after %ss" %
+                                     (st["conns"], n, timeout))
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         self.proc.send_signal(sig)
         return self.wait_exit(timeout)

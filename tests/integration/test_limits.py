@@ -93,9 +93,7 @@ class Caps(unittest.TestCase):
     def test_max_connections(self):
         with Daemon(extra="[limits]\nmax_connections = 5\n") as d:
             served = [d.connect("sensors") for _ in range(5)]
-            for _ in range(200):  # until the daemon has accepted all five
-                if d.stats()["conns"] == "5":
-                    break
+            d.wait_conns(5)
             extra = d.connect("sensors")
             self.assertTrue(closed_by_peer(extra), "connection over the cap not closed")
             for i, s in enumerate(served):

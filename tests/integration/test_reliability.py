@@ -786,16 +786,20 @@ def kernel_queued(port):
 
 class DrainHeldBytes(unittest.TestCase):
     def test_sigterm_reads_every_byte_the_kernel_held(self):
-        """SIGTERM with 32 MB already in the kernel's receive buffers: each
-        connection needs four reads, and one round of reads over 64
-        connections (350k records) takes longer than the drain's quiet
-        spell, so only the count of bytes held at the signal (FIONREAD)
-        keeps a connection from being closed between two of its reads."""
-        n_conn, per = 64, 21845          # 512 KiB (less 8 bytes) per connection
+        """SIGTERM with up to 32 MB already in the kernel's receive buffers
+        (as much as net.core.rmem_max lets each connection hold, at least
+        two reads' worth): one round of reads over 64 connections (350k
+        records) takes longer than the drain's quiet spell, so only the
+        count of bytes held at the signal (FIONREAD) keeps a connection
+        from being closed between two of its reads.  What the kernel could
+        not hold waits in the senders' queues and follows as reads open
+        the window."""
+        n_conn, per = 192, 21845         # 512 KiB (less 8 bytes) per connection
         listeners = ("[listener sensors]\naddress = 127.0.0.1\nport = 0\nframing = fixed\n"
                      "schema = sensor24\nrecv_buffer = 4194304\n")
         with Daemon(listeners=listeners, extra="[limits]\nshutdown_timeout = 30\n") as d:
             socks = [d.connect("sensors") for _ in range(n_conn)]
+            d.wait_conns(n_conn)
             d.proc.send_signal(signal.SIGSTOP)
             try:
                 for cid, s in enumerate(socks):
@@ -803,9 +807,20 @@ class DrainHeldBytes(unittest.TestCase):
                     s.shutdown(socket.SHUT_WR)
                 want = n_conn * per * 24
                 deadline = time.monotonic() + 30
-                while kernel_queued(d.ports["sensors"]) < want:
-                    self.assertLess(time.monotonic(), deadline, "the kernel never held it all")
+                held, steady_since = -1, time.monotonic()
+                while True:
+                    now_held = kernel_queued(d.ports["sensors"])
+                    if now_held != held:
+                        held, steady_since = now_held, time.monotonic()
+                    if held >= want or time.monotonic() - steady_since >= 1.0:
+                        break          # all of it, or all the kernel will take
+                    self.assertLess(time.monotonic(), deadline, "the kernel's queues never settled")
                     time.sleep(0.01)   # /proc/net/tcp has no change notification
+                read_size = 131072     # the shipped slab_size: one read at most
+                if held <= 2 * read_size * n_conn:
+                    with open("/proc/sys/net/core/rmem_max") as f:
+                        self.fail("the kernel held only %d bytes for %d connections "
+                                  "(net.core.rmem_max %s)" % (held, n_conn, f.read().strip()))
                 d.proc.send_signal(signal.SIGTERM)
             finally:
                 d.proc.send_signal(signal.SIGCONT)
