@@ -26,7 +26,7 @@ LDFLAGS_TSAN := -fsanitize=thread
 LDFLAGS_REL := -Wl,-z,relro,-z,now
 LDFLAGS_SAN := -fsanitize=address,undefined
 CXXFLAGS_COMMON := -std=c++17 -fno-exceptions -fno-rtti -isystem $(DRAGONBOX_INC)
-LIBS     := -lev $(shell pkg-config --libs inih jansson zlib 2>/dev/null || echo -linih -ljansson -lz) -lm -lpthread
+LIBS     := -lev $(shell pkg-config --libs inih jansson zlib libssl libcrypto 2>/dev/null || echo -linih -ljansson -lz -lssl -lcrypto) -lm -lpthread
 
 # Every module but main.c goes into a static library the tests link.
 SRCS     := $(filter-out daemon/main.c,$(wildcard daemon/*.c))

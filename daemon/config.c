@@ -67,6 +67,8 @@ enum key {
 	KEY_ON_BAD_FRAME, KEY_MAX_RESYNC,
 	KEY_ALLOW, KEY_DENY, KEY_MAX_CONNS_PER_SOURCE, KEY_MAX_SOURCES,
 	KEY_PROXY_PROTOCOL, KEY_PROXY_FROM, KEY_PROXY_DIRECT, KEY_PROXY_TIMEOUT, KEY_PROXY_MAX,
+	KEY_TLS, KEY_TLS_CERT, KEY_TLS_KEY, KEY_TLS_CA, KEY_TLS_CRL, KEY_TLS_MIN_VERSION,
+	KEY_TLS_HANDSHAKE_TIMEOUT, KEY_TLS_BIND,
 	KEY_SIZE, KEY_ORDER, KEY_CHECKSUM,
 	NKEYS
 };
@@ -125,6 +127,14 @@ static const struct keydef {
 	/* At least a v2 header with UNIX addresses (232 bytes); a v2 length
 	 * field cannot say more than 65535 + 16. */
 	[KEY_PROXY_MAX]       = { SEC_LISTENER, "proxy_max",       232, 65551 },
+	[KEY_TLS]             = { SEC_LISTENER, "tls",             0, 0 },
+	[KEY_TLS_CERT]        = { SEC_LISTENER, "tls_cert",        0, 0 },
+	[KEY_TLS_KEY]         = { SEC_LISTENER, "tls_key",         0, 0 },
+	[KEY_TLS_CA]          = { SEC_LISTENER, "tls_ca",          0, 0 },
+	[KEY_TLS_CRL]         = { SEC_LISTENER, "tls_crl",         0, 0 },
+	[KEY_TLS_MIN_VERSION] = { SEC_LISTENER, "tls_min_version", 0, 0 },
+	[KEY_TLS_HANDSHAKE_TIMEOUT] = { SEC_LISTENER, "tls_handshake_timeout", 1, 3600 },
+	[KEY_TLS_BIND]        = { SEC_LISTENER, "tls_bind",        0, 0 },
 	[KEY_SIZE]            = { SEC_SCHEMA,   "size",            1, 65535 },
 	[KEY_ORDER]           = { SEC_SCHEMA,   "order",           0, 0 },
 	[KEY_CHECKSUM]        = { SEC_SCHEMA,   "checksum",        0, 0 },
@@ -186,6 +196,7 @@ struct parse {
 	int            frame_line[CONFIG_MAX_LISTENERS];  /* max_frame's line, else header's */
 	int            schema_line[CONFIG_MAX_LISTENERS]; /* schema's line, else header's */
 	int            policy_line[CONFIG_MAX_LISTENERS]; /* on_bad_frame's line, else 0 */
+	int            bind_line[CONFIG_MAX_LISTENERS];   /* tls_bind's line, else 0 */
 	int            resync_line[CONFIG_MAX_LISTENERS]; /* max_resync's line, else 0 */
 	int            type_lines[CONFIG_MAX_LISTENERS][256];
 	struct bin_addr addr[CONFIG_MAX_LISTENERS];
@@ -639,6 +650,47 @@ set_key(struct parse *p, enum key k, const char *v)
 			return -1;
 		l->proxy_max = (size_t)n;
 		return 0;
+	case KEY_TLS:
+		if ((b = parse_bool(v)) < 0) {
+			fail(p, p->lineno, "tls: \"%s\" is not a boolean (on/off, yes/no, "
+			     "true/false, 1/0)", v);
+			return -1;
+		}
+		l->tls.on = b;
+		return 0;
+	case KEY_TLS_CERT:
+	case KEY_TLS_KEY:
+	case KEY_TLS_CA:
+	case KEY_TLS_CRL: {
+		char *dst = k == KEY_TLS_CERT ? l->tls.cert : k == KEY_TLS_KEY ? l->tls.key :
+			    k == KEY_TLS_CA ? l->tls.ca : l->tls.crl;
+
+		if (v[0] == '\0' || strlen(v) >= CONFIG_PATH_MAX) {
+			fail(p, p->lineno, "%s: %s", keys[k].name, v[0] == '\0' ? "needs a file "
+			     "name" : "the path is longer than 1023 bytes");
+			return -1;
+		}
+		memcpy(dst, v, strlen(v) + 1);
+		*(k == KEY_TLS_CERT ? &l->tls.cert_line : k == KEY_TLS_KEY ? &l->tls.key_line :
+		  k == KEY_TLS_CA ? &l->tls.ca_line : &l->tls.crl_line) = p->lineno;
+		return 0;
+	}
+	case KEY_TLS_MIN_VERSION:
+		if (strcmp(v, "1.2") == 0 || strcmp(v, "1.3") == 0) {
+			l->tls.min_version = v[2] == '2' ? 12 : 13;
+			return 0;
+		}
+		fail(p, p->lineno, "tls_min_version: \"%s\" is not a choice (1.2, 1.3)", v);
+		return -1;
+	case KEY_TLS_HANDSHAKE_TIMEOUT:
+		return get_seconds(p, k, v, &l->tls.handshake_timeout);
+	case KEY_TLS_BIND:
+		if (v[0] == '\0' || strlen(v) >= sizeof(l->tls.bind)) {
+			fail(p, p->lineno, "tls_bind: \"%s\" is not a field name", v);
+			return -1;
+		}
+		memcpy(l->tls.bind, v, strlen(v) + 1);
+		return 0;
 	case KEY_MAX_CONNS_PER_SOURCE:
 		if (get_uint(p, k, v, &n) < 0)
 			return -1;
@@ -765,7 +817,8 @@ known_keys(enum section sec)
 	case SEC_LISTENER: return "address, port, framing, schema, type.N, max_frame, recv_buffer, "
 				  "on_bad_frame, max_resync, allow, deny, max_conns_per_source, "
 				  "max_sources, proxy_protocol, proxy_from, proxy_direct, "
-				  "proxy_timeout, proxy_max";
+				  "proxy_timeout, proxy_max, tls, tls_cert, tls_key, tls_ca, tls_crl, "
+				  "tls_min_version, tls_handshake_timeout, tls_bind";
 	case SEC_SCHEMA:   return "size, order, field.NAME, checksum";
 	default:           return "";
 	}
@@ -859,6 +912,51 @@ valid_listener_name(const char *s, size_t n)
 }
 
 /* Checks a finished [listener NAME] section and completes its framer. */
+/* The tls keys of a finished [listener NAME] section (the files are read
+ * by tls.c, the tls_bind field is resolved with the schemas). */
+static int
+close_listener_tls(struct parse *p, struct listener_conf *l)
+{
+	struct tls_conf *t = &l->tls;
+
+	/* The tls_* keys after tls are consecutive in enum key. */
+	for (int k = KEY_TLS_CERT; !t->on && k <= KEY_TLS_BIND; k++) {
+		if (p->key_line[k]) {
+			fail(p, p->key_line[k], "%s: only with tls = on", keys[k].name);
+			return -1;
+		}
+	}
+	if (!t->on)
+		return 0;
+	if (!p->key_line[KEY_TLS_CERT] || !p->key_line[KEY_TLS_KEY]) {
+		fail(p, p->key_line[KEY_TLS], "tls: needs tls_cert and tls_key (the server's "
+		     "certificate chain and its private key, PEM)");
+		return -1;
+	}
+	if (p->key_line[KEY_TLS_CRL] && !p->key_line[KEY_TLS_CA]) {
+		fail(p, p->key_line[KEY_TLS_CRL], "tls_crl: only with tls_ca (revocation is of "
+		     "client certificates)");
+		return -1;
+	}
+	if (p->key_line[KEY_TLS_BIND] && !p->key_line[KEY_TLS_CA]) {
+		fail(p, p->key_line[KEY_TLS_BIND], "tls_bind: only with tls_ca (the identity "
+		     "comes from the client certificate)");
+		return -1;
+	}
+	if (l->proxy_versions != 0) {
+		fail(p, p->key_line[KEY_TLS], "tls: not with proxy_protocol on the same listener "
+		     "(not supported yet: terminate TLS on the balancer, or connect sensors "
+		     "directly)");
+		return -1;
+	}
+	if (!p->key_line[KEY_TLS_MIN_VERSION])
+		t->min_version = 12;
+	if (!p->key_line[KEY_TLS_HANDSHAKE_TIMEOUT])
+		t->handshake_timeout = 10;
+	p->bind_line[l - p->c->listeners] = p->key_line[KEY_TLS_BIND];
+	return 0;
+}
+
 static int
 close_listener(struct parse *p)
 {
@@ -942,7 +1040,7 @@ close_listener(struct parse *p)
 		l->proxy_timeout = 3;
 	if (!p->key_line[KEY_PROXY_MAX])
 		l->proxy_max = 1024;
-	return 0;
+	return close_listener_tls(p, l);
 }
 
 /* Checks a finished [schema NAME] section and derives its decoding. */
@@ -1294,6 +1392,62 @@ resolve_refs(struct parse *p)
 	return 0;
 }
 
+/* tls_bind's field in schema s: its index, or -1 with the reason in why. */
+static int
+bind_field(const struct schema *s, const char *name, const char **why)
+{
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+
+		if (strcmp(f->name, name) != 0)
+			continue;
+		if (f->print != PR_INT && f->print != PR_U64 && f->print != PR_INT_STRING &&
+		    f->print != PR_U64_STRING) {
+			*why = "is not an integer field (no float, str, hex, scale, div or add)";
+			return -1;
+		}
+		return (int)i;
+	}
+	*why = "has no such field";
+	return -1;
+}
+
+/* Finds tls_bind's field in every schema of listener idx. */
+static int
+resolve_bind(struct parse *p, size_t idx)
+{
+	struct listener_conf *l = &p->c->listeners[idx];
+	const char *why = "";
+
+	memset(l->tls.bind_fixed, -1, sizeof(l->tls.bind_fixed));
+	memset(l->tls.bind_tlv, -1, sizeof(l->tls.bind_tlv));
+	if (l->tls.bind[0] == '\0')
+		return 0;
+	for (size_t i = 0; l->framer.kind == FRAMING_FIXED && i < l->nschemas; i++) {
+		int f = bind_field(l->schemas[i], l->tls.bind, &why);
+
+		if (f < 0) {
+			fail(p, p->bind_line[idx], "tls_bind: schema \"%s\" %s \"%s\"",
+			     l->schemas[i]->name, why, l->tls.bind);
+			return -1;
+		}
+		l->tls.bind_fixed[i] = (int8_t)f;
+	}
+	for (int t = 1; l->framer.kind == FRAMING_TLV && t < 256; t++) {
+		int f;
+
+		if (l->tlv_map[t] == NULL)
+			continue;  /* raw records: bad_identity on such a listener */
+		if ((f = bind_field(l->tlv_map[t], l->tls.bind, &why)) < 0) {
+			fail(p, p->bind_line[idx], "tls_bind: schema \"%s\" (type.%d) %s \"%s\"",
+			     l->tlv_map[t]->name, t, why, l->tls.bind);
+			return -1;
+		}
+		l->tls.bind_tlv[t] = (int8_t)f;
+	}
+	return 0;
+}
+
 /* What the schemas of one listener must satisfy together. */
 static int
 check_listener_schemas(struct parse *p, size_t idx)
@@ -1359,7 +1513,7 @@ check_listener_schemas(struct parse *p, size_t idx)
 		fail(p, p->resync_line[idx], "max_resync: only with on_bad_frame = resync");
 		return -1;
 	}
-	return 0;
+	return resolve_bind(p, idx);
 }
 
 static int

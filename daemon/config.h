@@ -27,6 +27,27 @@
 #define CONFIG_NAME_MAX 64
 #define CONFIG_MAX_WORKERS 64
 
+#define CONFIG_PATH_MAX 1024             /* tls_cert, tls_key, tls_ca, tls_crl */
+
+/* A listener's TLS settings (tls.h loads the files; config only reads the
+ * keys, so the files are checked where they are used, with OpenSSL's word). */
+struct tls_conf {
+	int      on;                     /* tls = on */
+	char     cert[CONFIG_PATH_MAX], key[CONFIG_PATH_MAX];   /* PEM, required */
+	char     ca[CONFIG_PATH_MAX];    /* "": no client certificates asked for */
+	char     crl[CONFIG_PATH_MAX];   /* "": none */
+	int      cert_line, key_line, ca_line, crl_line;        /* for messages */
+	int      min_version;            /* 12 or 13 */
+	double   handshake_timeout;      /* seconds */
+	/* tls_bind: the integer field that must equal the number the client
+	 * certificate's CN ends with; "" = off.  Its index in each schema of
+	 * the listener (fixed: by position in schemas[]; tlv: by type, -1 for
+	 * a raw type), resolved once the whole file is read. */
+	char     bind[SCHEMA_NAME_MAX];
+	int8_t   bind_fixed[CONFIG_MAX_LISTENER_SCHEMAS];
+	int8_t   bind_tlv[256];
+};
+
 /* on_bad_frame: what a listener does with a bad frame (decode.h). */
 enum bad_frame_policy { ON_BAD_CLOSE, ON_BAD_SKIP, ON_BAD_RESYNC };
 
@@ -50,6 +71,7 @@ struct listener_conf {
 	int                  proxy_direct;           /* others are served directly (1) or closed */
 	double               proxy_timeout;          /* seconds for the header to arrive */
 	size_t               proxy_max;              /* the longest v2 header accepted */
+	struct tls_conf      tls;
 	int                  line;                   /* line of the section header */
 };
 

@@ -3,6 +3,10 @@
  *
  * States (enum conn_state; conn_update_io() derives the watcher from it):
  *
+ *   HANDSHAKE    a TLS listener's connection before its handshake is done:
+ *                the watcher waits for what OpenSSL wants (readable, or
+ *                writable: tls_want_write), unless reads are paused; the
+ *                open timer bounds it (tls_handshake_timeout).
  *   IDLE         no read slab.  Reads when readable, unless reads are
  *                paused (a shutdown drain reads anyway).
  *   READING      holds a read slab: one the pool just granted, or one kept
@@ -16,7 +20,9 @@
  *                the ctx's closed list until conn_ctx_reap() frees it.
  *
  * Transitions:
- *   new                       -> IDLE
+ *   new                       -> IDLE; on a TLS listener -> HANDSHAKE
+ *   HANDSHAKE done            -> IDLE (decrypted bytes may wait in the session)
+ *   HANDSHAKE failed, timed out, peer gone, shutdown -> CLOSED
  *   IDLE    readable, slab    -> read, process, settle
  *   IDLE    readable, none    -> WAIT_READ
  *   WAIT_READ   pool grant    -> READING (the bytes are still in the socket)
@@ -32,6 +38,14 @@
  * reads on until its peer's end of stream, or until it has been quiet for
  * DRAIN_QUIET seconds after the bytes the kernel held at the signal
  * (FIONREAD) are read, then closes.
+ *
+ * TLS: a session's reads fill the slab with decrypted bytes and everything
+ * after the read is as for plaintext.  Bytes OpenSSL has taken from the
+ * socket but not yet handed over raise no readiness event, so wherever
+ * the watcher runs and the session holds some, conn_update_io() feeds the
+ * event itself; while reads are paused it does not, and no SSL_read runs.
+ * A read may need a write (a TLS 1.3 key update): tls_want_write makes the
+ * watcher wait for writable instead, whatever the state.
  */
 #include "conn.h"
 
@@ -48,13 +62,16 @@
 #include "decode.h"
 #include "proxy.h"
 #include "framer.h"
+#include "identity.h"
 #include "listener.h"
 #include "log.h"
 #include "record.h"
 #include "schema.h"
 #include "stats.h"
+#include "tls.h"
 
-enum conn_state { CONN_IDLE, CONN_READING, CONN_WAIT_READ, CONN_WAIT_OUTPUT, CONN_CLOSED };
+enum conn_state { CONN_HANDSHAKE, CONN_IDLE, CONN_READING, CONN_WAIT_READ, CONN_WAIT_OUTPUT,
+		  CONN_CLOSED };
 
 struct conn {
 	ev_io               io;
@@ -77,7 +94,14 @@ struct conn {
 	struct decode_state decode;      /* on_bad_frame = resync's progress */
 	struct access_source *source;    /* max_conns_per_source's count, or NULL */
 	uint8_t             awaiting_proxy;  /* a trusted balancer: its PROXY header first */
-	ev_timer            proxy_timer;     /* ... for at most proxy_timeout */
+	uint8_t             tls_want_write;  /* the session must write before it reads on */
+	uint8_t             tls_end;         /* the session ended after the last bytes read */
+	uint8_t             bound;           /* tls_bind: frames must carry `identity` */
+	ev_timer            open_timer;      /* PROXY header or TLS handshake deadline */
+	struct ssl_st      *tls;             /* TLS listener: the session, else NULL */
+	char               *tls_meta;        /* `,"_tls_cn":"CN"` (tls_ca), else NULL */
+	size_t              tls_meta_len;
+	uint64_t            identity;        /* tls_bind: the number the CN ends with */
 };
 
 static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents);
@@ -122,18 +146,28 @@ conn_format_addr(const struct sockaddr *sa, char *out, size_t outlen)
 	}
 }
 
-/* The one place that decides whether the read watcher runs. */
+/* The one place that decides whether the watcher runs, and for what. */
 static void
 conn_update_io(struct conn *c)
 {
 	struct conn_ctx *ctx = c->ctx;
 	int want = c->state == CONN_READING ||
-		   (c->state == CONN_IDLE && (!ctx->paused || ctx->stopping));
+		   ((c->state == CONN_IDLE || c->state == CONN_HANDSHAKE) &&
+		    (!ctx->paused || ctx->stopping));
+	int events = c->tls_want_write ? EV_WRITE : EV_READ;
 
-	if (want && !ev_is_active(&c->io))
-		ev_io_start(ctx->loop, &c->io);
-	else if (!want && ev_is_active(&c->io))
+	if (want && ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) != events)
 		ev_io_stop(ctx->loop, &c->io);
+	if (want && !ev_is_active(&c->io)) {
+		ev_io_modify(&c->io, events);
+		ev_io_start(ctx->loop, &c->io);
+	} else if (!want && ev_is_active(&c->io)) {
+		ev_io_stop(ctx->loop, &c->io);
+	}
+	/* Bytes inside the session: no readiness event will say so. */
+	if (want && c->tls != NULL && c->state != CONN_HANDSHAKE && !c->tls_want_write &&
+	    (c->tls_end || tls_pending(c->tls)))
+		ev_feed_event(ctx->loop, &c->io, EV_READ);
 }
 
 /* Appends c to the retained list (it has just started keeping a slab). */
@@ -250,7 +284,7 @@ conn_close(struct conn *c)
 	 * pressure callback then restarts every listed connection's watcher. */
 	c->state = CONN_CLOSED;
 	ev_io_stop(ctx->loop, &c->io);
-	ev_timer_stop(ctx->loop, &c->proxy_timer);
+	ev_timer_stop(ctx->loop, &c->open_timer);
 	conns_unlink(c);
 	ctx->nconns--;
 	pool_cancel(ctx->pool, &c->read_wait);
@@ -261,6 +295,10 @@ conn_close(struct conn *c)
 	STATS_INC(conn_closed);
 	if (ctx->on_closed != NULL)
 		ctx->on_closed(ctx->hook_arg);
+	tls_session_free(c->tls);   /* its close_notify goes before the socket closes */
+	c->tls = NULL;
+	free(c->tls_meta);
+	c->tls_meta = NULL;
 	/* The socket last: once the peer sees the close, every count says so. */
 	close(c->io.fd);
 	/* Freed at the end of the iteration: callers up the stack may still
@@ -345,7 +383,10 @@ process_fixed(struct conn *c, const struct record_meta *m, size_t *records)
 	const struct record_layout *lay = c->l->layouts[0];
 	uint32_t size = (uint32_t)lay->schema->size;
 	size_t bound = record_bound(lay, m);
-
+	/* tls_bind: frames must carry the certificate's identity (process()
+	 * refuses the first that does not). */
+	const struct field *bind = c->bound ? &lay->schema->fields[c->l->conf->tls.bind_fixed[0]] :
+			     NULL;
 	int bad = 0;
 
 	while (!bad && c->len - c->pos >= size) {
@@ -358,7 +399,8 @@ process_fixed(struct conn *c, const struct record_meta *m, size_t *records)
 		for (o = out; c->len - c->pos >= size && (size_t)(o - out) + bound <= room; n++) {
 			const uint8_t *frame = c->slab + c->pos;
 
-			if (schema_check(lay->schema, frame, size) != SCHEMA_OK) {
+			if (schema_check(lay->schema, frame, size) != SCHEMA_OK ||
+			    (bind != NULL && !identity_matches(bind, frame, c->identity))) {
 				bad = 1;
 				break;
 			}
@@ -432,7 +474,7 @@ take_proxy_header(struct conn *c)
 	}
 	c->pos += (uint32_t)h.length;
 	c->awaiting_proxy = 0;
-	ev_timer_stop(c->ctx->loop, &c->proxy_timer);
+	ev_timer_stop(c->ctx->loop, &c->open_timer);
 	STATS_INC(proxy_headers);
 	if (h.local) {
 		STATS_INC(proxy_local);   /* a health check: the balancer itself */
@@ -450,10 +492,15 @@ take_proxy_header(struct conn *c)
 	return PROCESS_DONE;
 }
 
+static _Thread_local struct ratelimit tls_rl = RATELIMIT_INIT(10.0, 20);
+
+/* The open timer: a PROXY header or a TLS handshake took too long. */
 static void
-conn_on_proxy_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+conn_on_open_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
+	const struct listener_conf *lc = c->l->conf;
+	double limit = c->awaiting_proxy ? lc->proxy_timeout : lc->tls.handshake_timeout;
 	char peer[64];
 	uint64_t suppressed;
 
@@ -462,16 +509,162 @@ conn_on_proxy_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	 * back (waiting for a slab, or paused) gets its time again. */
 	if (c->state == CONN_WAIT_READ || c->state == CONN_WAIT_OUTPUT ||
 	    (c->ctx->paused && !c->ctx->stopping)) {
-		ev_timer_set(w, c->l->conf->proxy_timeout, 0.0);
+		ev_timer_set(w, limit, 0.0);
 		ev_timer_start(loop, w);
 		return;
 	}
-	STATS_INC(proxy_timeouts);
-	if (ratelimit_allow(&proxy_rl, clock_mono(), &suppressed))
-		log_warnx("%s: listener %s: no whole PROXY header within %.1f s; closing%s",
-			  peer_text(c, peer, sizeof(peer)), c->l->conf->name, c->l->conf->proxy_timeout,
-			  suppressed ? " (more not logged)" : "");
+	if (c->awaiting_proxy) {
+		STATS_INC(proxy_timeouts);
+		if (ratelimit_allow(&proxy_rl, clock_mono(), &suppressed))
+			log_warnx("%s: listener %s: no whole PROXY header within %.1f s; closing%s",
+				  peer_text(c, peer, sizeof(peer)), lc->name, limit,
+				  suppressed ? " (more not logged)" : "");
+	} else {
+		STATS_INC(tls_handshake_timeouts);
+		if (ratelimit_allow(&tls_rl, clock_mono(), &suppressed))
+			log_warnx("%s: listener %s: no TLS handshake within %.1f s; closing%s",
+				  peer_text(c, peer, sizeof(peer)), lc->name, limit,
+				  suppressed ? " (more not logged)" : "");
+	}
 	conn_close(c);
+}
+
+/* Counts a failed handshake by its reason. */
+static void
+count_tls_failure(enum tls_failure why)
+{
+	switch (why) {
+	case TLS_FAIL_NO_CERT:   STATS_INC(tls_no_certificate); break;
+	case TLS_FAIL_VERIFY:    STATS_INC(tls_verify_failures); break;
+	case TLS_FAIL_VERSION:   STATS_INC(tls_version_refused); break;
+	case TLS_FAIL_PLAINTEXT: STATS_INC(tls_plaintext); break;
+	default:                 STATS_INC(tls_handshake_failures); break;
+	}
+}
+
+static void
+refuse_tls(struct conn *c, const char *what, const char *detail)
+{
+	char peer[64];
+	uint64_t suppressed;
+
+	if (ratelimit_allow(&tls_rl, clock_mono(), &suppressed))
+		log_warnx("%s: listener %s: TLS: %s%s%s; closing the connection%s",
+			  peer_text(c, peer, sizeof(peer)), c->l->conf->name, what,
+			  detail[0] ? ": " : "", detail, suppressed ? " (more not logged)" : "");
+	conn_close(c);
+}
+
+/*
+ * The handshake is done: with tls_ca, the certificate's CN becomes the
+ * `_tls_cn` metadata and, with tls_bind, the identity every frame must
+ * carry.  Returns 0, or -1 when the connection was refused (and closed).
+ */
+static int
+take_identity(struct conn *c)
+{
+	const struct tls_conf *t = &c->l->conf->tls;
+	char cn[TLS_CN_MAX + 1], shown[4 * TLS_CN_MAX + 8];
+	int n;
+
+	if (t->ca[0] == '\0')
+		return 0;
+	if ((n = tls_peer_cn(c->tls, cn, sizeof(cn))) < 0) {
+		STATS_INC(tls_verify_failures);
+		refuse_tls(c, tls_failure_text(TLS_FAIL_VERIFY), "its subject CN is not text of "
+			   "at most 256 bytes");
+		return -1;
+	}
+	if (c->ctx->metadata &&
+	    (c->tls_meta = record_meta_string("_tls_cn", cn, &c->tls_meta_len)) == NULL) {
+		STATS_INC(tls_verify_failures);
+		refuse_tls(c, tls_failure_text(TLS_FAIL_VERIFY), "its subject CN could not be made "
+			   "metadata (not UTF-8, or out of memory)");
+		return -1;
+	}
+	if (t->bind[0] != '\0') {
+		if (identity_from_cn(cn, (size_t)n, &c->identity) < 0) {
+			char why[sizeof(shown) + SCHEMA_NAME_MAX + 64];
+
+			log_escape(shown, sizeof(shown), cn);
+			snprintf(why, sizeof(why), "certificate CN \"%s\" does not end with a number "
+				 "for tls_bind (%s)", shown, t->bind);
+			STATS_INC(bad_identity);
+			refuse_tls(c, "bad identity", why);
+			return -1;
+		}
+		c->bound = 1;
+	}
+	return 0;
+}
+
+/* One step of a TLS handshake (the watcher said the socket is ready). */
+static void
+handshake_step(struct conn *c)
+{
+	enum tls_failure why;
+	char reason[256];
+	enum tls_step step = tls_handshake(c->tls, c->io.fd, &why, reason, sizeof(reason));
+
+	switch (step) {
+	case TLS_WANT_READ:
+	case TLS_WANT_WRITE:
+		c->tls_want_write = step == TLS_WANT_WRITE;
+		conn_update_io(c);
+		return;
+	case TLS_CLOSED:
+		STATS_INC(tls_handshake_failures);
+		refuse_tls(c, tls_failure_text(TLS_FAIL_OTHER), "the peer closed the connection");
+		return;
+	case TLS_FAILED:
+		count_tls_failure(why);
+		refuse_tls(c, tls_failure_text(why), reason);
+		return;
+	case TLS_OK:
+		break;
+	}
+	ev_timer_stop(c->ctx->loop, &c->open_timer);
+	c->tls_want_write = 0;
+	STATS_INC(tls_handshakes);
+	if (tls_resumed(c->tls))
+		STATS_INC(tls_resumed);
+	if (take_identity(c) < 0)
+		return;
+	c->state = CONN_IDLE;
+	touch(c, clock_mono());
+	conn_update_io(c);   /* application data may have come with the last flight */
+}
+
+/*
+ * tls_bind: 1 when the frame (of layout lay, whose bound field is number
+ * idx; -1: none) carries c's identity; else counts and logs bad_identity
+ * and returns 0.  A frame that claims another sensor closes the connection
+ * whatever on_bad_frame says: it is the sensor's key that is in question.
+ */
+static int
+speaks_for(struct conn *c, const struct record_layout *lay, int idx, const uint8_t *frame)
+{
+	const struct field *f = idx >= 0 ? &lay->schema->fields[idx] : NULL;
+	char peer[64];
+	uint64_t suppressed;
+
+	if (f != NULL && identity_matches(f, frame, c->identity))
+		return 1;
+	STATS_INC(bad_identity);
+	if (ratelimit_allow(&tls_rl, clock_mono(), &suppressed)) {
+		if (f != NULL)
+			log_warnx("%s: listener %s: bad identity: %s %lld, but the certificate "
+				  "speaks for %llu; closing the connection%s",
+				  peer_text(c, peer, sizeof(peer)), c->l->conf->name, f->name,
+				  (long long)schema_int(f, frame), (unsigned long long)c->identity,
+				  suppressed ? " (more not logged)" : "");
+		else
+			log_warnx("%s: listener %s: bad identity: a raw TLV frame has no %s to "
+				  "check against the certificate; closing the connection%s",
+				  peer_text(c, peer, sizeof(peer)), c->l->conf->name,
+				  c->l->conf->tls.bind, suppressed ? " (more not logged)" : "");
+	}
+	return 0;
 }
 
 /*
@@ -496,8 +689,10 @@ process(struct conn *c)
 	}
 	if (ctx->metadata) {
 		update_rx(ctx);
-		meta = (struct record_meta){ l->meta, l->meta_len, c->peer, c->peer_len,
-					     ctx->rx, ctx->rx_len };
+		meta = (struct record_meta){ .listener = l->meta, .listener_len = l->meta_len,
+					     .peer = c->peer, .peer_len = c->peer_len,
+					     .tls = c->tls_meta, .tls_len = c->tls_meta_len,
+					     .rx = ctx->rx, .rx_len = ctx->rx_len };
 		m = &meta;
 	}
 	if (lc->framer.kind == FRAMING_FIXED && lc->nschemas == 1 && !c->decode.resyncing) {
@@ -537,6 +732,12 @@ process(struct conn *c)
 		case DEC_RECORD:
 			lay = lc->framer.kind == FRAMING_FIXED ? l->layouts[d.index] :
 			      l->tlv_layout[d.frame.type];
+			if (c->bound && !speaks_for(c, lay, lc->framer.kind == FRAMING_FIXED ?
+						    lc->tls.bind_fixed[d.index] :
+						    lc->tls.bind_tlv[d.frame.type], d.frame.value)) {
+				res = PROCESS_BAD;
+				goto out;
+			}
 			out = sink_reserve(ctx->sink, record_bound(lay, m));
 			if (out == NULL) {
 				res = PROCESS_WAIT;
@@ -545,6 +746,10 @@ process(struct conn *c)
 			sink_commit(ctx->sink, record_write_frame(out, lay, d.frame.value, m), 1);
 			break;
 		case DEC_RAW:
+			if (c->bound && !speaks_for(c, NULL, -1, NULL)) {
+				res = PROCESS_BAD;   /* a raw record has no field to bind */
+				goto out;
+			}
 			out = sink_reserve(ctx->sink, record_raw_bound(d.frame.len, m));
 			if (out == NULL) {
 				res = PROCESS_WAIT;
@@ -670,6 +875,7 @@ static int
 read_once(struct conn *c)
 {
 	size_t cap = pool_slab_size(c->ctx->pool);
+	uint64_t raw = 0;
 	ssize_t n;
 
 	if (c->pos > 0) {
@@ -677,11 +883,41 @@ read_once(struct conn *c)
 		c->len -= c->pos;
 		c->pos = 0;
 	}
-	do
-		n = read(c->io.fd, c->slab + c->len, cap - c->len);
-	while (n < 0 && errno == EINTR);
-	if (n > 0 && c->ctx->stopping) {
-		c->drain_left -= (uint32_t)n < c->drain_left ? (uint32_t)n : c->drain_left;
+	if (c->tls != NULL) {
+		size_t got, total = 0;
+		uint64_t took;
+		enum tls_step st;
+
+		/* A TLS read gives at most one record (16 KiB): fill the slab
+		 * from what the session holds, as one plaintext read would.  An
+		 * end or error after some bytes comes again on the next read. */
+		do {
+			st = tls_read(c->tls, c->slab + c->len + total, cap - c->len - total, &got,
+				      &took);
+			raw += took;
+			total += got;
+		} while (st == TLS_OK && total < cap - c->len);
+		c->tls_want_write = st == TLS_WANT_WRITE;
+		/* The end came with bytes: they go first, and nothing on the socket
+		 * will announce the end again (conn_update_io feeds it). */
+		c->tls_end = total > 0 && (st == TLS_CLOSED || st == TLS_FAILED);
+		if (st == TLS_FAILED && total == 0) {
+			char peer[64], why[256];
+
+			log_debug("%s: TLS read: %s", peer_text(c, peer, sizeof(peer)),
+				  tls_last_error(why, sizeof(why)));
+		}
+		n = total > 0 ? (ssize_t)total : st == TLS_CLOSED ? 0 : -1;
+		errno = st == TLS_FAILED ? EPROTO : EAGAIN;
+	} else {
+		do
+			n = read(c->io.fd, c->slab + c->len, cap - c->len);
+		while (n < 0 && errno == EINTR);
+		raw = n > 0 ? (uint64_t)n : 0;
+	}
+	/* FIONREAD counted what the socket held: TLS records, not their text. */
+	if (raw > 0 && c->ctx->stopping) {
+		c->drain_left -= raw < c->drain_left ? (uint32_t)raw : c->drain_left;
 		c->last_active = clock_mono();  /* while draining: the last bytes */
 	}
 	if (n > 0) {
@@ -707,6 +943,13 @@ conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->state == CONN_HANDSHAKE) {
+		if (!ctx->paused || ctx->stopping)
+			handshake_step(c);
+		else
+			conn_update_io(c);   /* queued before the pause began */
+		return;
+	}
 	if (c->state != CONN_IDLE && c->state != CONN_READING)
 		return;  /* an event queued before the state changed */
 	if (c->state == CONN_IDLE) {
@@ -772,11 +1015,24 @@ conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr
 	set_peer(c, peer);
 	ev_io_init(&c->io, conn_on_io, fd, EV_READ);
 	c->io.data = c;
-	ev_timer_init(&c->proxy_timer, conn_on_proxy_timeout, l->conf->proxy_timeout, 0.0);
-	c->proxy_timer.data = c;
+	ev_timer_init(&c->open_timer, conn_on_open_timeout, l->conf->proxy_timeout, 0.0);
+	c->open_timer.data = c;
 	if (l->conf->proxy_versions != 0 && access_match(&l->conf->proxy_from, peer)) {
 		c->awaiting_proxy = 1;
-		ev_timer_start(ctx->loop, &c->proxy_timer);
+		ev_timer_start(ctx->loop, &c->open_timer);
+	}
+	if (l->tls != NULL) {
+		if ((c->tls = tls_session_new(l->tls, fd)) == NULL) {
+			log_warnx("listener %s: out of memory for a TLS session; closing a new "
+				  "connection", l->conf->name);
+			close(fd);
+			access_release(src);
+			free(c);
+			return -1;
+		}
+		c->state = CONN_HANDSHAKE;
+		ev_timer_set(&c->open_timer, l->conf->tls.handshake_timeout, 0.0);
+		ev_timer_start(ctx->loop, &c->open_timer);
 	}
 	c->last_active = clock_mono();
 	conns_push_front(c);
@@ -833,9 +1089,15 @@ conn_ctx_drain_all(struct conn_ctx *ctx)
 	ev_timer_init(&ctx->drain_sweep, conn_on_drain_sweep, DRAIN_QUIET / 2, DRAIN_QUIET / 2);
 	ctx->drain_sweep.data = ctx;
 	ev_timer_start(ctx->loop, &ctx->drain_sweep);
-	for (struct conn *c = ctx->conns; c != NULL; c = c->next) {
+	for (struct conn *c = ctx->conns, *next; c != NULL; c = next) {
 		int pending = 0;
 
+		next = c->next;
+		/* Nothing of theirs has been read yet: refused as after the signal. */
+		if (c->state == CONN_HANDSHAKE) {
+			conn_close(c);
+			continue;
+		}
 		/* What the kernel holds now is what the peer has delivered. */
 		if (ioctl(c->io.fd, FIONREAD, &pending) < 0 || pending < 0)
 			pending = 0;
@@ -858,7 +1120,8 @@ conn_on_drain_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	for (c = ctx->conns; c != NULL; c = next) {
 		next = c->next;
 		if ((c->state == CONN_IDLE || c->state == CONN_READING) && c->drain_left == 0 &&
-		    now - c->last_active >= DRAIN_QUIET) {
+		    now - c->last_active >= DRAIN_QUIET &&
+		    (c->tls == NULL || (!c->tls_end && !tls_pending(c->tls)))) {
 			if (c->slab != NULL || c->framer.carry_len > 0)
 				STATS_INC(truncated);
 			conn_close(c);

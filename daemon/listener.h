@@ -37,6 +37,7 @@
 #include "record.h"
 
 struct listener;
+struct tls_server;
 
 /*
  * Where accepted connections go (main's: a worker, worker.h).  Borrowed by
@@ -73,6 +74,7 @@ struct listener {
 	struct ev_loop              *loop;
 	const struct listener_hooks *hooks;
 	struct access_sources        sources;       /* max_conns_per_source: accepting thread */
+	struct tls_server           *tls;           /* tls = on: borrowed from main, else NULL */
 };
 
 /*

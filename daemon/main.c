@@ -40,6 +40,7 @@
 #include "schema.h"
 #include "sink.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 #define EXIT_USAGE  64
@@ -60,6 +61,7 @@ static struct sink    *output;    /* workers_output(workers) */
 static int             stopping;  /* SIGTERM/SIGINT: draining */
 static int             reads_paused;  /* every worker's reads are paused */
 static struct listener listeners[CONFIG_MAX_LISTENERS];
+static struct tls_server *tls_servers[CONFIG_MAX_LISTENERS];  /* NULL: plaintext */
 static int             exit_code;
 static struct metrics *metrics;  /* NULL unless [metrics] enabled */
 
@@ -95,7 +97,7 @@ prepare_layout(const struct schema *s)
 static int
 check_slab_fits(const struct config *c, char *err, size_t errlen)
 {
-	struct record_meta worst = { NULL, 0, NULL, 72, NULL, 48 };
+	struct record_meta worst = { .peer_len = 72, .rx_len = 48 };
 	size_t slab = c->pool.slab_size;
 
 	for (size_t i = 0; i < c->nlisteners; i++) {
@@ -103,6 +105,8 @@ check_slab_fits(const struct config *c, char *err, size_t errlen)
 		size_t need;
 
 		worst.listener_len = strlen(lc->name) * 6 + 20;  /* escaped worst case */
+		/* `,"_tls_cn":"` + CN, each byte at worst a \u00XX escape, + `"` */
+		worst.tls_len = lc->tls.on && lc->tls.ca[0] ? 13 + 6 * TLS_CN_MAX : 0;
 		need = listener_record_bound(lc, layout_of, c->metadata ? &worst : NULL);
 		if (need > slab) {
 			snprintf(err, errlen,
@@ -328,6 +332,30 @@ begin_shutdown(struct ev_loop *loop, const char *why)
 	ev_timer_start(loop, &shutdown_timer);
 }
 
+/*
+ * SIGHUP: every TLS listener builds a new context from its files; one
+ * that fails keeps its old context and says why.  New connections get the
+ * new one, open ones keep theirs.
+ */
+static void
+reload_tls(void)
+{
+	char err[1024];
+
+	for (size_t i = 0; i < cfg.nlisteners; i++) {
+		if (tls_servers[i] == NULL)
+			continue;
+		if (tls_server_reload(tls_servers[i], err, sizeof(err)) < 0) {
+			STATS_INC(tls_reload_failures);
+			log_warnx("SIGHUP: listener %s keeps its TLS certificates: %s",
+				  cfg.listeners[i].name, err);
+		} else {
+			log_info("SIGHUP: listener %s: TLS certificates, key, CA and CRL reloaded",
+				 cfg.listeners[i].name);
+		}
+	}
+}
+
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -340,9 +368,10 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		begin_shutdown(loop, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGHUP:
-		/* A reload is only the reopen (the config file is not read
-		 * again); tell systemd when it starts and ends. */
+		/* A reload is the reopen and the TLS files (the config file is
+		 * not read again); tell systemd when it starts and ends. */
 		notify_reloading();
+		reload_tls();
 		rc = sink_reopen(output);
 		if (rc < 0) {
 			log_warn("SIGHUP: cannot reopen %s; still writing to the old file",
@@ -487,6 +516,16 @@ main(int argc, char **argv)
 		print_error(err);
 		return EXIT_CONFIG;
 	}
+	/* The certificate files are part of the config: --check-config reads
+	 * them too. */
+	for (size_t i = 0; i < cfg.nlisteners && decode_listener == NULL; i++) {
+		if (cfg.listeners[i].tls.on &&
+		    (tls_servers[i] = tls_server_new(&cfg.listeners[i], cfg.source, err,
+						     sizeof(err))) == NULL) {
+			print_error(err);
+			return EXIT_CONFIG;
+		}
+	}
 	if (decode_listener != NULL && !check_only) {
 		int rc = offline_decode(&cfg, decode_listener, layout_of, inputs, ninputs);
 
@@ -557,6 +596,7 @@ main(int argc, char **argv)
 			workers_stop(workers, cfg.shutdown_timeout);
 			return EXIT_OSERR;
 		}
+		listeners[i].tls = tls_servers[i];
 	}
 	for (size_t i = 0; i < cfg.nlisteners; i++) {
 		const struct listener_conf *lc = &cfg.listeners[i];
@@ -566,8 +606,9 @@ main(int argc, char **argv)
 		for (size_t k = 0; k < lc->nschemas; k++)
 			n += (size_t)snprintf(names + n, sizeof(names) - n, " %s", lc->schemas[k]->name);
 		listener_start(&listeners[i]);
-		log_info("listening on %s (listener %s, %s%s%s)", listeners[i].bound, lc->name,
+		log_info("listening on %s (listener %s, %s%s%s%s)", listeners[i].bound, lc->name,
 			 lc->framer.kind == FRAMING_FIXED ? "fixed" : "tlv", names,
+			 !lc->tls.on ? "" : lc->tls.ca[0] ? ", TLS with client certificates" : ", TLS",
 			 listeners[i].passed ? ", socket from systemd" : "");
 	}
 	for (int i = 0; i < 4; i++) {
@@ -623,8 +664,10 @@ main(int argc, char **argv)
 	 * leave (nothing, the tests check). */
 	log_stats("exit");
 	metrics_free(metrics);
-	for (size_t i = 0; i < cfg.nlisteners; i++)
+	for (size_t i = 0; i < cfg.nlisteners; i++) {
 		listener_release(&listeners[i]);
+		tls_server_free(tls_servers[i]);
+	}
 	workers_free(workers);
 	for (size_t i = 0; i < nlayouts; i++)
 		record_layout_clear(&layouts[i]);

@@ -134,8 +134,9 @@ decode_some(struct run *r, struct decode_state *st, const uint8_t *buf, size_t *
 
 		decode_next(lc, st, buf + *pos, len - *pos, &d);
 		if (r->metadata) {
-			meta = (struct record_meta){ r->lmeta, r->lmeta_len, in->peer, in->peer_len,
-						     r->rx, r->rx_len };
+			meta = (struct record_meta){ .listener = r->lmeta, .listener_len = r->lmeta_len,
+						     .peer = in->peer, .peer_len = in->peer_len,
+						     .rx = r->rx, .rx_len = r->rx_len };
 			m = &meta;
 		}
 		switch (d.action) {
@@ -267,7 +268,7 @@ offline_decode(const struct config *c, const char *listener,
 {
 	struct run r = { .layout_of = layout_of, .metadata = c->metadata };
 	struct decode_state st = { 0 };
-	struct record_meta worst = { NULL, 0, NULL, 0, NULL, 48 };
+	struct record_meta worst = { .rx_len = 48 };
 	uint8_t *buf = NULL;
 	size_t cap, len = 0, pos = 0, max_frame;
 	uint64_t base = 0;

@@ -103,7 +103,7 @@ meta_bound(const struct record_meta *m, size_t schema_frag_len)
 {
 	if (m == NULL)
 		return 0;
-	return m->listener_len + schema_frag_len + m->peer_len + m->rx_len;
+	return m->listener_len + schema_frag_len + m->peer_len + m->tls_len + m->rx_len;
 }
 
 size_t
@@ -150,6 +150,8 @@ put_meta(char *o, const struct record_meta *m, const char *schema_frag, size_t s
 	o = put(o, m->listener, m->listener_len);
 	o = put(o, schema_frag, schema_len);
 	o = put(o, m->peer, m->peer_len);
+	if (m->tls_len > 0)
+		o = put(o, m->tls, m->tls_len);
 	o = put(o, m->rx, m->rx_len);
 	return o;
 }

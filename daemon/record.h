@@ -37,10 +37,11 @@ struct record_layout {
  * Every piece is borrowed for the duration of one record_write* call and
  * nothing is kept.  In the daemon the listener piece is owned by the
  * listener (alive until listener_release(), after its last connection),
- * the peer piece by the connection, the rx piece by the conn_ctx. */
+ * the peer and tls pieces by the connection, the rx piece by the conn_ctx. */
 struct record_meta {
 	const char *listener;   size_t listener_len;   /* `,"_listener":"x"` */
 	const char *peer;       size_t peer_len;       /* `,"_peer":"a:p"` */
+	const char *tls;        size_t tls_len;        /* `,"_tls_cn":"cn"`, or 0 bytes */
 	const char *rx;         size_t rx_len;         /* `,"_rx_ms":N` */
 };
 

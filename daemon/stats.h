@@ -34,6 +34,16 @@
 	X(proxy_bad)          \
 	X(proxy_refused)      \
 	X(proxy_timeouts)     \
+	X(tls_handshakes)     \
+	X(tls_resumed)        \
+	X(tls_handshake_timeouts) \
+	X(tls_no_certificate) \
+	X(tls_verify_failures) \
+	X(tls_version_refused) \
+	X(tls_plaintext)      \
+	X(tls_handshake_failures) \
+	X(tls_reload_failures) \
+	X(bad_identity)       \
 	X(accept_errors)      \
 	X(bytes_in)           \
 	X(frames_in)          \

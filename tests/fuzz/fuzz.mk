@@ -2,7 +2,8 @@
 # config, decode).  Included from the main Makefile (`include tests/fuzz/fuzz.mk`);
 # also usable alone: `make -f tests/fuzz/fuzz.mk fuzz-smoke`.
 #
-#   make fuzz-build    build build/fuzz/fuzz_{framer,schema,record,config,decode,access,proxy}
+#   make fuzz-build    build build/fuzz/fuzz_{framer,schema,record,config,decode,access,proxy,
+#                      identity}
 #   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (20); fails on any finding
 #   make fuzz          each target for FUZZ_SECONDS (300); prints runs per target
 #   make fuzz FUZZ_TARGETS=fuzz_config FUZZ_SECONDS=60    one target
@@ -37,7 +38,8 @@ FUZZ_CXX     ?= clang++
 FUZZ_BUILD   := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
-FUZZ_TARGETS ?= fuzz_framer fuzz_schema fuzz_record fuzz_config fuzz_decode fuzz_access fuzz_proxy
+FUZZ_TARGETS ?= fuzz_framer fuzz_schema fuzz_record fuzz_config fuzz_decode fuzz_access fuzz_proxy \
+                fuzz_identity
 
 FUZZ_DRAGONBOX_INC := $(or $(DRAGONBOX_INC),$(firstword $(wildcard /usr/include/dragonbox-*)),/usr/include/dragonbox-1.1.3)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -49,7 +51,8 @@ FUZZ_LIBS    := -ljansson -linih -lz -lm
 # Only the pure modules the targets exercise (no libev): framer, schema,
 # record + jsnum (+ the Dragonbox shim), config + log (log_level_parse) + stats (its counters),
 # schema + checksum (declared schemas), decode (fuzz_decode).
-FUZZ_MODULES := framer schema checksum decode record jsnum config log stats access proxy
+FUZZ_MODULES := framer schema checksum decode record jsnum config log stats access proxy \
+                identity
 FUZZ_MOD_OBJS := $(FUZZ_MODULES:%=$(FUZZ_BUILD)/obj/daemon/%.o) \
                  $(FUZZ_BUILD)/obj/daemon/jsnum_dragonbox.o
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
@@ -64,6 +67,8 @@ FUZZ_OPTS_fuzz_config := -max_len=20000 -dict=tests/fuzz/config.dict
 # access: allow/deny lists, a few hundred bytes; proxy: headers and a little more.
 FUZZ_OPTS_fuzz_access := -max_len=1024
 FUZZ_OPTS_fuzz_proxy := -max_len=1200
+# identity: a certificate CN (at most 256 bytes in the daemon) and a frame.
+FUZZ_OPTS_fuzz_identity := -max_len=300
 # decode: streams of many frames, resyncs past their max_resync.
 FUZZ_OPTS_fuzz_decode := -max_len=8192
 

@@ -266,7 +266,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Metadata on. */
 	{
 		char rx[48];
-		struct record_meta m = { listener, listener_len, peer, peer_len, rx, 0 };
+		struct record_meta m = { .listener = listener, .listener_len = listener_len,
+					 .peer = peer, .peer_len = peer_len, .rx = rx };
 
 		memset(rx, 0x7f, sizeof(rx));
 		m.rx_len = record_meta_rx(rx, rx_ms);

@@ -817,8 +817,9 @@ ds_check_frame(const struct schema *s, const struct ds_schema *r, const uint8_t 
 	for (int with_meta = 0; with_meta < 2; with_meta++) {
 		char rx[48];
 		struct record_meta m = {
-			ds_meta_listener, ds_meta_listener_len, ds_meta_peer, ds_meta_peer_len,
-			rx, record_meta_rx(rx, rx_ms),
+			.listener = ds_meta_listener, .listener_len = ds_meta_listener_len,
+			.peer = ds_meta_peer, .peer_len = ds_meta_peer_len,
+			.rx = rx, .rx_len = record_meta_rx(rx, rx_ms),
 		};
 		const struct record_meta *mp = with_meta ? &m : NULL;
 		size_t bound = record_bound(&l, mp);
@@ -1519,8 +1520,9 @@ decode_and_write(const struct schema *s, const struct record_layout *l, const ui
 
 	char rx[48];
 	struct record_meta m = {
-		ds_meta_listener, ds_meta_listener_len, ds_meta_peer, ds_meta_peer_len,
-		rx, record_meta_rx(rx, rx_ms),
+		.listener = ds_meta_listener, .listener_len = ds_meta_listener_len,
+		.peer = ds_meta_peer, .peer_len = ds_meta_peer_len,
+		.rx = rx, .rx_len = record_meta_rx(rx, rx_ms),
 	};
 	CHECK(m.rx_len <= sizeof(rx));
 	check_record(l, v, p, &m, rx_ms);

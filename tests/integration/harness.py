@@ -59,9 +59,9 @@ def sensor24(sensor_id, ts, stype=1, flags=5, temp=25, hum=50.0, pres=100.2):
 
 SHIPPED_CONFIG = os.path.join(ROOT, "config", "ingestd.ini")
 SECTION_RX = re.compile(r"^\[\s*([^\]]*?)\s*\]$")
-META_KEYS = ("_listener", "_schema", "_peer", "_rx_ms")
+META_KEYS = ("_listener", "_schema", "_peer", "_tls_cn", "_rx_ms")
 META_TEXT_RX = re.compile(r',"_listener":"(?:[^"\\]|\\.)*","_schema":"[^"]*","_peer":"[^"]*",'
-                          r'"_rx_ms":-?\d+\}$', re.M)
+                          r'(?:"_tls_cn":"(?:[^"\\]|\\.)*",)?"_rx_ms":-?\d+\}$', re.M)
 # Fields of the last "stats (exit)" line that must be zero after a clean exit.
 IDLE_FIELDS = ("slabs_in_use", "read_slabs", "waiters", "retained_bytes", "refused_releases")
 

@@ -97,5 +97,40 @@ class WorkedExample(unittest.TestCase):
         self.assertEqual(strip(live), strip(decoded))
 
 
+class SecuringSensors(unittest.TestCase):
+    """The README's certificate commands and TLS listener, as written: the
+    daemon serves a sensor with the certificate they made, the records
+    carry its CN, and tls_bind refuses another sensorId."""
+
+    def test_certificates_and_listener(self):
+        import ssl
+        from harness import Daemon, records, sensor24
+        with tempfile.TemporaryDirectory() as tmp:
+            p = subprocess.run(["bash", "-e", "-c", block("tls certificates")], cwd=tmp,
+                               capture_output=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            listener = block("tls listener").replace("/etc/ingestd/tls/", tmp + "/")
+            listener = listener.replace("address = 0.0.0.0", "address = 127.0.0.1")
+            listener = listener.replace("port = 7443", "port = 0")
+            with Daemon(listeners=listener) as d:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.load_verify_locations(os.path.join(tmp, "ca.pem"))
+                ctx.load_cert_chain(os.path.join(tmp, "sensor-0420.pem"),
+                                    os.path.join(tmp, "sensor-0420.key"))
+                raw = socket.create_connection(("127.0.0.1", d.ports["field"]), timeout=30)
+                s = ctx.wrap_socket(raw, server_hostname="ingest.example.net")
+                s.sendall(b"".join(sensor24(420, float(k)) for k in range(100)))
+                s.sendall(sensor24(421, 100.0))
+                try:
+                    self.assertEqual(s.recv(1), b"")
+                except (ssl.SSLError, ConnectionResetError):
+                    pass
+                s.close()
+                got = records(d.wait_records(100))
+                self.assertEqual(len(got), 100)
+                self.assertEqual({r["_tls_cn"] for r in got}, {"sensor-0420"})
+                self.assertEqual(d.stats()["bad_identity"], "1")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -785,6 +785,13 @@ def kernel_queued(port):
 
 
 class DrainHeldBytes(unittest.TestCase):
+    # test_tls runs this test over TLS with these two replaced.
+    def listener_extra(self):
+        return ""
+
+    def open_conn(self, d):
+        return d.connect("sensors")
+
     def test_sigterm_reads_every_byte_the_kernel_held(self):
         """SIGTERM with up to 32 MB already in the kernel's receive buffers
         (as much as net.core.rmem_max lets each connection hold, at least
@@ -796,9 +803,9 @@ class DrainHeldBytes(unittest.TestCase):
         the window."""
         n_conn, per = 192, 21845         # 512 KiB (less 8 bytes) per connection
         listeners = ("[listener sensors]\naddress = 127.0.0.1\nport = 0\nframing = fixed\n"
-                     "schema = sensor24\nrecv_buffer = 4194304\n")
+                     "schema = sensor24\nrecv_buffer = 4194304\n" + self.listener_extra())
         with Daemon(listeners=listeners, extra="[limits]\nshutdown_timeout = 30\n") as d:
-            socks = [d.connect("sensors") for _ in range(n_conn)]
+            socks = [self.open_conn(d) for _ in range(n_conn)]
             d.wait_conns(n_conn)
             d.proc.send_signal(signal.SIGSTOP)
             try:

@@ -36,6 +36,7 @@ import test_proxy as proxy
 import test_metrics as metrics
 import test_reliability as reliability
 import test_service as service
+import test_tls as tls
 
 TSAN_OPTIONS = "halt_on_error=1:exitcode=66"
 
@@ -299,6 +300,32 @@ class WorkersReopen(Workers, lifecycle.Reopen):
 
 
 class WorkersShutdown(Workers, lifecycle.Shutdown):
+    pass
+
+
+class TlsPki:
+    """Mixin: test_tls's certificates, made once for this module too."""
+
+    @classmethod
+    def setUpClass(cls):
+        if tls.pki is None:
+            tls.setUpModule()
+        super().setUpClass()
+
+
+class WorkersTlsGoodSensor(TlsPki, Workers, tls.GoodSensor):
+    pass
+
+
+class WorkersTlsBursts(TlsPki, Workers, tls.Bursts):
+    pass
+
+
+class WorkersTlsResumption(TlsPki, Workers, tls.Resumption):
+    pass
+
+
+class WorkersTlsReload(TlsPki, Workers, tls.Reload):
     pass
 
 

@@ -442,7 +442,8 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	  "%s:6: colour: unknown key in [listener a] (known: address, port, framing, schema, "
 	  "type.N, max_frame, recv_buffer, on_bad_frame, max_resync, allow, deny, "
 	  "max_conns_per_source, max_sources, proxy_protocol, proxy_from, proxy_direct, "
-	  "proxy_timeout, proxy_max)" },
+	  "proxy_timeout, proxy_max, tls, tls_cert, tls_key, tls_ca, tls_crl, tls_min_version, "
+	  "tls_handshake_timeout, tls_bind)" },
 	{ "key_in_wrong_section",
 	  "[pool]\nlevel = info\n",
 	  "%s:2: level: unknown key in [pool] (known: slab_size, slabs, overflow, reserve, "
@@ -608,6 +609,42 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	  "proxy_max = 5000\n",
 	  "%s:3: listener \"a\": proxy_max 5000 is more than slab_size (4096): a PROXY header "
 	  "must fit in one slab" },
+	{ "tls_not_a_boolean",
+	  FIXED_A "tls = maybe\n",
+	  "%s:6: tls: \"maybe\" is not a boolean (on/off, yes/no, true/false, 1/0)" },
+	{ "tls_without_cert",
+	  FIXED_A "tls = on\ntls_key = k.pem\n",
+	  "%s:6: tls: needs tls_cert and tls_key (the server's certificate chain and its "
+	  "private key, PEM)" },
+	{ "tls_key_without_tls",
+	  FIXED_A "tls_cert = c.pem\n",
+	  "%s:6: tls_cert: only with tls = on" },
+	{ "tls_crl_without_ca",
+	  FIXED_A "tls = on\ntls_cert = c.pem\ntls_key = k.pem\ntls_crl = r.pem\n",
+	  "%s:9: tls_crl: only with tls_ca (revocation is of client certificates)" },
+	{ "tls_bind_without_ca",
+	  FIXED_A "tls = on\ntls_cert = c.pem\ntls_key = k.pem\ntls_bind = sensorId\n",
+	  "%s:9: tls_bind: only with tls_ca (the identity comes from the client certificate)" },
+	{ "tls_bind_no_such_field",
+	  FIXED_A "tls = on\ntls_cert = c.pem\ntls_key = k.pem\ntls_ca = ca.pem\n"
+	  "tls_bind = serial\n",
+	  "%s:10: tls_bind: schema \"sensor24\" has no such field \"serial\"" },
+	{ "tls_bind_not_an_integer",
+	  FIXED_A "tls = on\ntls_cert = c.pem\ntls_key = k.pem\ntls_ca = ca.pem\n"
+	  "tls_bind = pressure\n",
+	  "%s:10: tls_bind: schema \"sensor24\" is not an integer field (no float, str, hex, "
+	  "scale, div or add) \"pressure\"" },
+	{ "tls_min_version_unknown",
+	  FIXED_A "tls = on\ntls_cert = c.pem\ntls_key = k.pem\ntls_min_version = 1.1\n",
+	  "%s:9: tls_min_version: \"1.1\" is not a choice (1.2, 1.3)" },
+	{ "tls_handshake_timeout_zero",
+	  FIXED_A "tls = on\ntls_cert = c.pem\ntls_key = k.pem\ntls_handshake_timeout = 0\n",
+	  "%s:9: tls_handshake_timeout: \"0\" is out of range (1-3600 seconds)" },
+	{ "tls_with_proxy",
+	  FIXED_A "proxy_protocol = v2\nproxy_from = 10.0.0.1\ntls = on\ntls_cert = c.pem\n"
+	  "tls_key = k.pem\n",
+	  "%s:8: tls: not with proxy_protocol on the same listener (not supported yet: "
+	  "terminate TLS on the balancer, or connect sensors directly)" },
 	{ "allow_bad_prefix",
 	  FIXED_A "allow = 10.0.0.0/40\n",
 	  "%s:6: allow: \"10.0.0.0/40\": the prefix length must be 0 .. 32" },
