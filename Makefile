@@ -26,7 +26,7 @@ LDFLAGS_TSAN := -fsanitize=thread
 LDFLAGS_REL := -Wl,-z,relro,-z,now
 LDFLAGS_SAN := -fsanitize=address,undefined
 CXXFLAGS_COMMON := -std=c++17 -fno-exceptions -fno-rtti -isystem $(DRAGONBOX_INC)
-LIBS     := -lev $(shell pkg-config --libs inih jansson zlib libssl libcrypto 2>/dev/null || echo -linih -ljansson -lz -lssl -lcrypto) -lm -lpthread
+LIBS     := -lev $(shell pkg-config --libs inih jansson zlib libssl libcrypto rdkafka 2>/dev/null || echo -linih -ljansson -lz -lssl -lcrypto -lrdkafka) -lm -lpthread
 
 # Every module but main.c goes into a static library the tests link.
 SRCS     := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
@@ -39,7 +39,8 @@ TSAN_UNIT_BINS := $(BUILD)/tsan/test_stats $(BUILD)/tsan/test_relay
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/san/%)
 TOOL_SRCS := $(wildcard scripts/*.c)
-TOOL_BINS := $(TOOL_SRCS:scripts/%.c=$(BUILD)/tools/%)
+TOOL_BINS := $(TOOL_SRCS:scripts/%.c=$(BUILD)/tools/%) \
+             $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all run test unit deps deps-test deps-bench bench soak mutants clean check-config tools
 
@@ -106,6 +107,11 @@ $(BUILD)/san/test_%: tests/unit/test_%.c $(BUILD)/san/libingestd.a
 $(BUILD)/tools/%: scripts/%.c scripts/tool_util.h scripts/loadgen_packets.h
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes -O2 -g $(INC) -o $@ $< $(LIBS)
+
+# Helpers the integration tests run (tests/tools: the Kafka mock cluster).
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes -O2 -g -o $@ $< $(LIBS)
 
 $(BUILD)/tsan/test_%: tests/unit/test_%.c $(BUILD)/tsan/libingestd.a
 	$(CC) $(CSTD) $(WARN) -Wno-missing-prototypes $(CFLAGS_TSAN) $(INC) -Itests/unit -o $@ $< \

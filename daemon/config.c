@@ -45,19 +45,19 @@
 #define TLV_MAX_VALUE 65535
 
 enum section {
-	SEC_NONE, SEC_DAEMON, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_METRICS, SEC_LISTENER,
-	SEC_SCHEMA, NSECTIONS
+	SEC_NONE, SEC_DAEMON, SEC_OUTPUT, SEC_POOL, SEC_LIMITS, SEC_LOG, SEC_METRICS, SEC_KAFKA,
+	SEC_LISTENER, SEC_SCHEMA, NSECTIONS
 };
 
 static const char *const section_names[NSECTIONS] = {
 	[SEC_NONE] = "", [SEC_DAEMON] = "daemon", [SEC_OUTPUT] = "output", [SEC_POOL] = "pool",
-	[SEC_LIMITS] = "limits", [SEC_LOG] = "log", [SEC_METRICS] = "metrics",
+	[SEC_LIMITS] = "limits", [SEC_LOG] = "log", [SEC_METRICS] = "metrics", [SEC_KAFKA] = "kafka",
 	[SEC_LISTENER] = "listener", [SEC_SCHEMA] = "schema",
 };
 
 enum key {
 	KEY_WORKERS,
-	KEY_PATH, KEY_METADATA, KEY_CACHE_WINDOW, KEY_PREALLOCATE,
+	KEY_OUTPUT_TYPE, KEY_PATH, KEY_METADATA, KEY_CACHE_WINDOW, KEY_PREALLOCATE,
 	KEY_SLAB_SIZE, KEY_SLABS, KEY_OVERFLOW, KEY_RESERVE, KEY_MAX_WAITERS, KEY_WAITERS_LOW,
 	KEY_MAX_RETAINED,
 	KEY_MAX_CONNECTIONS, KEY_IDLE_TIMEOUT, KEY_SHUTDOWN_TIMEOUT,
@@ -70,6 +70,8 @@ enum key {
 	KEY_TLS, KEY_TLS_CERT, KEY_TLS_KEY, KEY_TLS_CA, KEY_TLS_CRL, KEY_TLS_MIN_VERSION,
 	KEY_TLS_HANDSHAKE_TIMEOUT, KEY_TLS_BIND,
 	KEY_SIZE, KEY_ORDER, KEY_CHECKSUM,
+	KEY_BROKERS, KEY_TOPIC, KEY_KAFKA_KEY, KEY_COMPRESSION, KEY_LINGER_MS, KEY_QUEUE_KBYTES,
+	KEY_ACKS, KEY_IDEMPOTENCE, KEY_SPILL_PATH,
 	NKEYS
 };
 
@@ -81,6 +83,7 @@ static const struct keydef {
 	uint64_t     min, max;   /* integers and durations */
 } keys[NKEYS] = {
 	[KEY_WORKERS]         = { SEC_DAEMON,   "workers",         1, CONFIG_MAX_WORKERS },
+	[KEY_OUTPUT_TYPE]     = { SEC_OUTPUT,   "type",            0, 0 },
 	[KEY_PATH]            = { SEC_OUTPUT,   "path",            0, 0 },
 	[KEY_METADATA]        = { SEC_OUTPUT,   "metadata",        0, 0 },
 	/* 0 (off) or at least 1 MiB, checked by get_size_or_off(). */
@@ -138,6 +141,16 @@ static const struct keydef {
 	[KEY_SIZE]            = { SEC_SCHEMA,   "size",            1, 65535 },
 	[KEY_ORDER]           = { SEC_SCHEMA,   "order",           0, 0 },
 	[KEY_CHECKSUM]        = { SEC_SCHEMA,   "checksum",        0, 0 },
+	[KEY_BROKERS]         = { SEC_KAFKA,    "brokers",         0, 0 },
+	[KEY_TOPIC]           = { SEC_KAFKA,    "topic",           0, 0 },
+	[KEY_KAFKA_KEY]       = { SEC_KAFKA,    "key",             0, 0 },
+	[KEY_COMPRESSION]     = { SEC_KAFKA,    "compression",     0, 0 },
+	/* librdkafka's own bounds for linger.ms and queue.buffering.max.kbytes. */
+	[KEY_LINGER_MS]       = { SEC_KAFKA,    "linger_ms",       0, 900000 },
+	[KEY_QUEUE_KBYTES]    = { SEC_KAFKA,    "queue_kbytes",    1, 2147483647 },
+	[KEY_ACKS]            = { SEC_KAFKA,    "acks",            0, 0 },
+	[KEY_IDEMPOTENCE]     = { SEC_KAFKA,    "idempotence",     0, 0 },
+	[KEY_SPILL_PATH]      = { SEC_KAFKA,    "spill_path",      0, 0 },
 };
 
 #define DEFAULT_MAX_RESYNC 65536
@@ -489,6 +502,79 @@ set_key(struct parse *p, enum key k, const char *v)
 		}
 		c->workers = (size_t)n;
 		return 0;
+	case KEY_OUTPUT_TYPE:
+		if (strcmp(v, "file") == 0 || strcmp(v, "kafka") == 0) {
+			c->output_type = v[0] == 'k' ? OUTPUT_KAFKA : OUTPUT_FILE;
+			return 0;
+		}
+		fail(p, p->lineno, "type: \"%s\" is not an output type (file, kafka)", v);
+		return -1;
+	case KEY_BROKERS:
+	case KEY_TOPIC:
+	case KEY_SPILL_PATH: {
+		char *dst = k == KEY_BROKERS ? c->kafka.brokers : k == KEY_TOPIC ? c->kafka.topic :
+			    c->kafka.spill_path;
+		size_t cap = k == KEY_BROKERS ? sizeof(c->kafka.brokers) :
+			     k == KEY_TOPIC ? sizeof(c->kafka.topic) : sizeof(c->kafka.spill_path);
+
+		if (strlen(v) >= cap) {
+			fail(p, p->lineno, "%s: too long (at most %zu bytes)", keys[k].name, cap - 1);
+			return -1;
+		}
+		strcpy(dst, v);
+		return 0;
+	}
+	case KEY_KAFKA_KEY:
+		if (strcmp(v, "none") == 0) {
+			c->kafka.key = KAFKA_KEY_NONE;
+		} else if (strcmp(v, "_peer") == 0) {
+			c->kafka.key = KAFKA_KEY_PEER;
+		} else if (strlen(v) < sizeof(c->kafka.key_field) && v[0] != '_') {
+			c->kafka.key = KAFKA_KEY_FIELD;
+			strcpy(c->kafka.key_field, v);
+		} else {
+			fail(p, p->lineno, "key: \"%s\" is not a field name, _peer or none", v);
+			return -1;
+		}
+		return 0;
+	case KEY_COMPRESSION: {
+		static const char *const codecs[] = { "none", "gzip", "snappy", "lz4", "zstd", NULL };
+
+		for (int i = 0; codecs[i] != NULL; i++) {
+			if (strcmp(v, codecs[i]) == 0) {
+				strcpy(c->kafka.compression, v);
+				return 0;
+			}
+		}
+		fail(p, p->lineno, "compression: \"%s\" is not a choice (none, gzip, snappy, lz4, "
+		     "zstd)", v);
+		return -1;
+	}
+	case KEY_LINGER_MS:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		c->kafka.linger_ms = (uint32_t)n;
+		return 0;
+	case KEY_QUEUE_KBYTES:
+		if (get_uint(p, k, v, &n) < 0)
+			return -1;
+		c->kafka.queue_kbytes = (uint32_t)n;
+		return 0;
+	case KEY_ACKS:
+		if (strcmp(v, "all") == 0 || strcmp(v, "1") == 0 || strcmp(v, "0") == 0) {
+			strcpy(c->kafka.acks, v);
+			return 0;
+		}
+		fail(p, p->lineno, "acks: \"%s\" is not a choice (all, 1, 0)", v);
+		return -1;
+	case KEY_IDEMPOTENCE:
+		if ((b = parse_bool(v)) < 0) {
+			fail(p, p->lineno, "idempotence: \"%s\" is not a boolean (on/off, yes/no, "
+			     "true/false, 1/0)", v);
+			return -1;
+		}
+		c->kafka.idempotence = b;
+		return 0;
 	case KEY_PATH:
 		if (strlen(v) >= sizeof(c->output_path)) {
 			fail(p, p->lineno, "path: too long (at most %zu bytes)",
@@ -808,7 +894,9 @@ known_keys(enum section sec)
 {
 	switch (sec) {
 	case SEC_DAEMON:   return "workers";
-	case SEC_OUTPUT:   return "path, metadata, cache_window, preallocate";
+	case SEC_OUTPUT:   return "type, path, metadata, cache_window, preallocate";
+	case SEC_KAFKA:    return "brokers, topic, key, compression, linger_ms, queue_kbytes, acks, "
+				  "idempotence, spill_path, rdkafka.NAME";
 	case SEC_POOL:     return "slab_size, slabs, overflow, reserve, max_waiters, waiters_low, "
 				  "max_retained";
 	case SEC_LIMITS:   return "max_connections, idle_timeout, shutdown_timeout";
@@ -870,6 +958,33 @@ handler(void *user, const char *section, const char *name, const char *value)
 			return 0;
 		}
 		return set_type(p, name, value) == 0;
+	}
+	if (p->sec == SEC_KAFKA && strncmp(name, "rdkafka.", 8) == 0) {
+		struct kafka_conf *kc = &p->c->kafka;
+
+		if (*value == '\0' || name[8] == '\0') {
+			fail(p, p->lineno, "%s: empty %s", name, name[8] == '\0' ? "property name" :
+			     "value");
+			return 0;
+		}
+		for (size_t i = 0; i < kc->nprops; i++) {
+			if (strcmp(kc->props[i].name, name + 8) == 0) {
+				fail(p, p->lineno, "%s: given twice (first at line %d)", name,
+				     kc->props[i].line);
+				return 0;
+			}
+		}
+		if (kc->nprops == CONFIG_MAX_KAFKA_PROPS || strlen(name + 8) >= 64 ||
+		    strlen(value) >= 512) {
+			fail(p, p->lineno, "%s: %s", name, kc->nprops == CONFIG_MAX_KAFKA_PROPS ?
+			     "too many rdkafka.NAME keys (at most 32)" :
+			     "name or value too long (63, 511 bytes at most)");
+			return 0;
+		}
+		strcpy(kc->props[kc->nprops].name, name + 8);
+		strcpy(kc->props[kc->nprops].value, value);
+		kc->props[kc->nprops++].line = p->lineno;
+		return 1;
 	}
 	if (p->sec == SEC_SCHEMA && strncmp(name, "field.", 6) == 0) {
 		if (*value == '\0') {
@@ -1164,7 +1279,7 @@ open_section(struct parse *p, const char *name, size_t n)
 	}
 	if (sec == SEC_NONE) {
 		fail(p, p->lineno, "[%.*s]: unknown section (known: daemon, output, pool, limits, log, "
-		     "metrics, listener NAME, schema NAME)", (int)(n > 80 ? 80 : n), name);
+		     "metrics, kafka, listener NAME, schema NAME)", (int)(n > 80 ? 80 : n), name);
 		return -1;
 	}
 	if (sec == SEC_SCHEMA) {
@@ -1516,6 +1631,79 @@ check_listener_schemas(struct parse *p, size_t idx)
 	return resolve_bind(p, idx);
 }
 
+/* 1 when field `name` is printed by schema s. */
+static int
+prints_field(const struct schema *s, const char *name)
+{
+	for (size_t i = 0; s != NULL && i < s->nfields; i++)
+		if (!s->fields[i].omit && strcmp(s->fields[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* [output] type and [kafka] together. */
+static int
+check_output(struct parse *p)
+{
+	struct config *c = p->c;
+	struct kafka_conf *kc = &c->kafka;
+
+	if (c->output_type != OUTPUT_KAFKA) {
+		if (p->sec_first[SEC_KAFKA]) {
+			fail(p, p->sec_first[SEC_KAFKA], "[kafka]: only with [output] type = kafka");
+			return -1;
+		}
+		return 0;
+	}
+	/* path, cache_window and preallocate stay as given (the shipped file
+	 * sets them) and are unused: main logs that at start-up. */
+	kc->line = p->sec_first[SEC_KAFKA];
+	for (int k = KEY_BROKERS; k <= KEY_SPILL_PATH; k++) {
+		if ((k == KEY_BROKERS || k == KEY_TOPIC || k == KEY_SPILL_PATH) && !p->key_line[k]) {
+			fail(p, p->key_line[KEY_OUTPUT_TYPE], "type: kafka needs [kafka] %s%s",
+			     keys[k].name, k == KEY_SPILL_PATH ? " (where records Kafka cannot take "
+			     "go, never dropped)" : "");
+			return -1;
+		}
+	}
+	if (!p->key_line[KEY_COMPRESSION])
+		strcpy(kc->compression, "lz4");
+	if (!p->key_line[KEY_LINGER_MS])
+		kc->linger_ms = 50;
+	if (!p->key_line[KEY_ACKS])
+		strcpy(kc->acks, "all");
+	if (!p->key_line[KEY_IDEMPOTENCE])
+		kc->idempotence = 1;
+	if (kc->idempotence && strcmp(kc->acks, "all") != 0) {
+		fail(p, p->key_line[KEY_ACKS], "acks: %s with idempotence (which needs acks = all)",
+		     kc->acks);
+		return -1;
+	}
+	if (kc->key == KAFKA_KEY_PEER && !c->metadata) {
+		fail(p, p->key_line[KEY_KAFKA_KEY], "key: _peer needs [output] metadata = on");
+		return -1;
+	}
+	/* Records of a schema without the field have no key (any partition). */
+	if (kc->key == KAFKA_KEY_FIELD) {
+		int found = 0;
+
+		for (size_t i = 0; i < c->nlisteners && !found; i++) {
+			const struct listener_conf *l = &c->listeners[i];
+
+			for (size_t j = 0; j < l->nschemas && !found; j++)
+				found = prints_field(l->schemas[j], kc->key_field);
+			for (int t = 1; t < 256 && !found; t++)
+				found = prints_field(l->tlv_map[t], kc->key_field);
+		}
+		if (!found) {
+			fail(p, p->key_line[KEY_KAFKA_KEY], "key: no schema of any listener prints a "
+			     "field \"%s\"", kc->key_field);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 check_listeners(struct parse *p)
 {
@@ -1636,6 +1824,8 @@ parse_text(struct config *c, const char *text, size_t len, const char *source, c
 		check_pool(p);
 	if (!p->failed)
 		check_listeners(p);
+	if (!p->failed)
+		check_output(p);
 	rc = p->failed ? -1 : 0;
 	free(p->refs);
 	free(p);

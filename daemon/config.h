@@ -75,6 +75,33 @@ struct listener_conf {
 	int                  line;                   /* line of the section header */
 };
 
+/* [output] type. */
+enum output_type { OUTPUT_FILE, OUTPUT_KAFKA };
+/* [kafka] key: what a record's message key is. */
+enum kafka_key { KAFKA_KEY_NONE, KAFKA_KEY_FIELD, KAFKA_KEY_PEER };
+
+#define CONFIG_MAX_KAFKA_PROPS 32
+
+/* The [kafka] section (kafka.h builds the producer from it). */
+struct kafka_conf {
+	char     brokers[1024];
+	char     topic[250];
+	int      key;                     /* enum kafka_key */
+	char     key_field[SCHEMA_NAME_MAX];
+	char     compression[8];          /* none, gzip, snappy, lz4, zstd */
+	uint32_t linger_ms;
+	uint32_t queue_kbytes;            /* 0: librdkafka's default */
+	char     acks[4];                 /* all, 1, 0 */
+	int      idempotence;
+	char     spill_path[CONFIG_PATH_MAX];
+	int      line;                    /* of the section header */
+	size_t   nprops;                  /* rdkafka.NAME = VALUE, checked by kafka.c */
+	struct {
+		char name[64], value[512];
+		int  line;
+	} props[CONFIG_MAX_KAFKA_PROPS];
+};
+
 struct config {
 	char                 source[4096];    /* file path, or "(default)" */
 	size_t               workers;         /* event-loop threads; 0 = auto (worker.h) */
@@ -84,12 +111,14 @@ struct config {
 	struct schema        schemas[CONFIG_MAX_SCHEMAS];
 	size_t               nschemas;
 
+	int                  output_type;        /* enum output_type */
 	char                 output_path[4096];  /* "-" is stdout */
 	int                  metadata;           /* 1: add _listener, _schema, ... */
 	size_t               cache_window;       /* bytes of newest output kept cached; 0 = off */
 	size_t               preallocate;        /* output file blocks allocated ahead; 0 = off */
 
 	struct pool_conf     pool;
+	struct kafka_conf    kafka;              /* output_type == OUTPUT_KAFKA */
 
 	size_t               max_connections;
 	double               idle_timeout;       /* seconds; 0 = never */

@@ -41,6 +41,7 @@
 #include "sink.h"
 #include "stats.h"
 #include "tls.h"
+#include "kafka.h"
 #include "worker.h"
 
 #define EXIT_USAGE  64
@@ -62,6 +63,7 @@ static int             stopping;  /* SIGTERM/SIGINT: draining */
 static int             reads_paused;  /* every worker's reads are paused */
 static struct listener listeners[CONFIG_MAX_LISTENERS];
 static struct tls_server *tls_servers[CONFIG_MAX_LISTENERS];  /* NULL: plaintext */
+static struct kafka    *kafka;     /* [output] type = kafka, else NULL */
 static int             exit_code;
 static struct metrics *metrics;  /* NULL unless [metrics] enabled */
 
@@ -565,8 +567,14 @@ main(int argc, char **argv)
 			 "reserve + 2 slabs each", nworkers, cfg.pool.slabs);
 	/* Two beats per watchdog ping: a worker that misses both is stuck. */
 	wd_usec = notify_watchdog_usec();
+	if (cfg.output_type == OUTPUT_KAFKA &&
+	    (kafka = kafka_new(loop, &cfg, err, sizeof(err))) == NULL) {
+		log_err("%s", err);
+		notify_sendf("STATUS=failed: %s", err);
+		return EXIT_CONFIG;
+	}
 	workers = workers_new(loop, &cfg, nworkers, (double)wd_usec / 4e6, on_output_gone, loop,
-			      on_pressure, NULL, err, sizeof(err));
+			      on_pressure, NULL, kafka, err, sizeof(err));
 	if (workers == NULL) {
 		log_err("%s", err);
 		notify_sendf("STATUS=failed: %s", err);
@@ -631,8 +639,13 @@ main(int argc, char **argv)
 		}
 		log_info("metrics on http://%s/metrics", metrics_bound(metrics));
 	}
+	if (kafka != NULL)
+		log_info("output: Kafka topic %s at %s (undeliverable records to %s; [output] path, "
+			 "cache_window and preallocate are for type = file)", cfg.kafka.topic,
+			 cfg.kafka.brokers, cfg.kafka.spill_path);
 	log_info("ready: %zu listeners, output %s, pool %zu x %zu bytes, %zu worker%s",
-		 cfg.nlisteners, strcmp(cfg.output_path, "-") == 0 ? "stdout" : cfg.output_path,
+		 cfg.nlisteners, kafka != NULL ? "kafka" :
+		 strcmp(cfg.output_path, "-") == 0 ? "stdout" : cfg.output_path,
 		 cfg.pool.slabs, cfg.pool.slab_size, nworkers, nworkers == 1 ? "" : "s");
 	/* Listeners are listening and the output is open: ready. */
 	send_status("READY=1\n", "");
@@ -660,6 +673,10 @@ main(int argc, char **argv)
 		notify_close();
 		_exit(1);
 	}
+	/* Kafka: what the producer still holds gets the rest of the time to be
+	 * delivered; what is left then goes to the spill file. */
+	if (kafka != NULL)
+		kafka_close(kafka, cfg.shutdown_timeout);
 	/* After every connection: what is left now is what a clean stop must
 	 * leave (nothing, the tests check). */
 	log_stats("exit");
@@ -669,6 +686,7 @@ main(int argc, char **argv)
 		tls_server_free(tls_servers[i]);
 	}
 	workers_free(workers);
+	kafka_free(kafka);
 	for (size_t i = 0; i < nlayouts; i++)
 		record_layout_clear(&layouts[i]);
 	ev_loop_destroy(loop);

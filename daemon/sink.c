@@ -34,6 +34,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "kafka.h"
 #include "relay.h"
 #include "stats.h"
 
@@ -110,6 +111,8 @@ struct sink {
 	sink_fail_cb   *fail;
 	void           *fail_arg;
 	struct ratelimit rl;
+	struct kafka   *kafka;       /* the output is Kafka, else NULL */
+	int             kafka_waiting;  /* ... whose queue was full: its room callback ends it */
 };
 
 static void sink_on_writable(struct ev_loop *loop, ev_io *w, int revents);
@@ -420,6 +423,35 @@ sink_new_relay(struct ev_loop *loop, struct pool *pool, struct relay *relay)
 		return NULL;
 	s->relay = relay;
 	s->relay_limit = SINK_RELAY_BATCHES * s->batch + 1;
+	ev_io_init(&s->wio, sink_on_writable, 0, EV_WRITE);   /* never started */
+	s->wio.data = s;
+	ev_prepare_start(loop, &s->flush);
+	return s;
+}
+
+static void
+sink_on_kafka_room(void *arg)
+{
+	struct sink *s = arg;
+
+	s->kafka_waiting = 0;
+	sink_flush(s);
+}
+
+struct sink *
+sink_new_kafka(struct ev_loop *loop, struct pool *pool, size_t slab_size, size_t slabs,
+	       struct kafka *kafka, char *err, size_t errlen)
+{
+	struct sink *s = pool != NULL ?
+			 sink_alloc(loop, pool, pool_slab_size(pool), pool_capacity(pool)) :
+			 sink_alloc(loop, NULL, slab_size, slabs);
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->kafka = kafka;
+	kafka_set_room_cb(kafka, sink_on_kafka_room, s);
 	ev_io_init(&s->wio, sink_on_writable, 0, EV_WRITE);   /* never started */
 	s->wio.data = s;
 	ev_prepare_start(loop, &s->flush);
@@ -945,12 +977,79 @@ relay_all(struct sink *s)
 	}
 }
 
+/*
+ * Kafka: produces the whole lines at the head of the queue (the oldest
+ * slab, or the current one), one message each.  Returns the bytes taken,
+ * 0 when there was nothing, -1 (EAGAIN) when the producer's queue took none.
+ */
+static ssize_t
+produce_some(struct sink *s)
+{
+	const uint8_t *buf;
+	size_t off, len, done = 0;
+	size_t records = 0;
+
+	if (s->qlen > 0) {
+		const struct qslab *e = &s->q[s->qhead];
+
+		buf = e->slab;
+		off = e->off;
+		len = e->len;
+	} else if (s->cur_len > s->cur_off) {
+		buf = s->cur;
+		off = s->cur_off;
+		len = s->cur_len;
+	} else {
+		return 0;
+	}
+	while (off + done < len) {
+		const char *line = (const char *)buf + off + done;
+		const char *nl = memchr(line, '\n', len - off - done);
+		size_t n = nl != NULL ? (size_t)(nl - line) : len - off - done;
+
+		if (kafka_produce(s->kafka, line, n) < 0)
+			break;
+		done += n + (nl != NULL);
+		records++;
+	}
+	if (done == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	STATS_ADD(bytes_out, (uint64_t)done);
+	STATS_INC(output_writes);
+	return (ssize_t)done;
+}
+
+static void
+drain_kafka(struct sink *s)
+{
+	if (s->kafka_waiting)
+		return;   /* kafka's room callback ends the wait */
+	for (;;) {
+		ssize_t w = produce_some(s);
+
+		if (w == 0)
+			return;
+		if (w < 0) {
+			s->kafka_waiting = 1;
+			return;
+		}
+		s->progress_at = clock_mono();
+		advance(s, (size_t)w);
+	}
+}
+
 /* Writes as long as the output takes data; arms a watcher when it stops. */
 static void
 drain(struct sink *s)
 {
 	if (s->relay != NULL) {
 		relay_all(s);
+		return;
+	}
+	if (s->kafka != NULL) {
+		drain_kafka(s);
 		return;
 	}
 	if (ev_is_active(&s->wio) || ev_is_active(&s->retry))
@@ -1006,8 +1105,9 @@ sink_flush(struct sink *s)
 	if (s->blocked_cb != NULL) {
 		/* Waiting for the output (EAGAIN, a failing write, no FIFO
 		 * reader) with records queued: the workers' bound is lifted. */
-		int blocked = !s->was_empty && (ev_is_active(&s->wio) || ev_is_active(&s->retry) ||
-						s->fd < 0);
+		int blocked = !s->was_empty &&
+			      (s->kafka != NULL ? s->kafka_waiting :
+			       ev_is_active(&s->wio) || ev_is_active(&s->retry) || s->fd < 0);
 
 		if (blocked != s->blocked) {
 			s->blocked = blocked;

@@ -102,6 +102,18 @@ struct sink *sink_new_writer(struct ev_loop *loop, size_t slab_size, size_t slab
 /* A worker's sink on its loop and pool (both borrowed), handing its slabs to
  * the writer through relay (borrowed).  NULL when out of memory. */
 struct sink *sink_new_relay(struct ev_loop *loop, struct pool *pool, struct relay *relay);
+
+struct kafka;
+/*
+ * A sink whose output is Kafka (kafka.h, borrowed for the sink's lifetime):
+ * each record line is produced as one message.  With a pool, as sink_new();
+ * without (pool NULL: slab_size and slabs size its queue), the writer of
+ * workers' slabs, as sink_new_writer().  When librdkafka's queue is full the
+ * sink keeps the rest and waits for kafka's room callback: backpressure
+ * exactly as for a file that takes nothing.
+ */
+struct sink *sink_new_kafka(struct ev_loop *loop, struct pool *pool, size_t slab_size,
+			    size_t slabs, struct kafka *kafka, char *err, size_t errlen);
 /* A worker's sink: n of its slabs came back from the writer (the worker
  * gave them to the pool; n may be 0 when only relay->writer_blocked
  * changed).  While the output takes data, it holds at most two write

@@ -44,6 +44,11 @@
 	X(tls_handshake_failures) \
 	X(tls_reload_failures) \
 	X(bad_identity)       \
+	X(kafka_delivered)    \
+	X(kafka_failed)       \
+	X(kafka_spilled)      \
+	X(kafka_spill_errors) \
+	X(kafka_restarts)     \
 	X(accept_errors)      \
 	X(bytes_in)           \
 	X(frames_in)          \

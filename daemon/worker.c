@@ -82,6 +82,7 @@ struct workers {
 	workers_pressure_cb  *pressure;
 	void                 *pressure_arg;
 	sink_fail_cb         *fail;          /* the output is gone */
+	struct kafka         *kafka;         /* [output] type = kafka: borrowed, else NULL */
 	void                 *fail_arg;
 	int                   all_paused;    /* n >= 2: as main_on_wake last told */
 	int                   joined;
@@ -460,8 +461,9 @@ worker_setup(struct workers *ws, struct worker *k, size_t index, double heartbea
 	k->ctx.on_closed = worker_conn_closed;
 	k->ctx.hook_arg = k;
 	if (!k->threaded) {
-		k->ctx.sink = k->sink = ws->out = sink_new(k->loop, k->pool, cfg->output_path,
-							   ws->fail, ws->fail_arg, err, errlen);
+		k->ctx.sink = k->sink = ws->out =
+			ws->kafka != NULL ? sink_new_kafka(k->loop, k->pool, 0, 0, ws->kafka, err, errlen) :
+			sink_new(k->loop, k->pool, cfg->output_path, ws->fail, ws->fail_arg, err, errlen);
 		if (k->sink == NULL)
 			return output_error(err, errlen);
 		conn_ctx_start_idle_sweep(&k->ctx);
@@ -494,7 +496,7 @@ worker_setup(struct workers *ws, struct worker *k, size_t index, double heartbea
 struct workers *
 workers_new(struct ev_loop *main_loop, const struct config *cfg, size_t n, double heartbeat,
 	    sink_fail_cb *fail, void *fail_arg, workers_pressure_cb *pressure, void *pressure_arg,
-	    char *err, size_t errlen)
+	    struct kafka *kafka, char *err, size_t errlen)
 {
 	struct workers *ws = calloc(1, sizeof(*ws));
 	sigset_t all, old;
@@ -510,6 +512,7 @@ workers_new(struct ev_loop *main_loop, const struct config *cfg, size_t n, doubl
 	ws->pressure = pressure;
 	ws->pressure_arg = pressure_arg;
 	ws->fail = fail;
+	ws->kafka = kafka;
 	ws->fail_arg = fail_arg;
 	ws->hooks = (struct listener_hooks){ hook_take, hook_open_conns, cfg->max_connections, ws };
 	ws->stall_worker = -1;
@@ -521,7 +524,10 @@ workers_new(struct ev_loop *main_loop, const struct config *cfg, size_t n, doubl
 		ev_async_init(&ws->wake, main_on_wake);
 		ws->wake.data = ws;
 		ev_async_start(main_loop, &ws->wake);
-		ws->out = sink_new_writer(main_loop, cfg->pool.slab_size,
+		ws->out = kafka != NULL ?
+			  sink_new_kafka(main_loop, NULL, cfg->pool.slab_size,
+					 cfg->pool.slabs + cfg->pool.overflow, kafka, err, errlen) :
+			  sink_new_writer(main_loop, cfg->pool.slab_size,
 					  cfg->pool.slabs + cfg->pool.overflow, cfg->output_path,
 					  fail, fail_arg, err, errlen);
 		if (ws->out != NULL)

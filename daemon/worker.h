@@ -64,9 +64,12 @@ size_t workers_max_for_pool(const struct pool_conf *pool);
 /* Worker k's share of the pool `total` split n ways. */
 void workers_pool_share(const struct pool_conf *total, size_t n, size_t k, struct pool_conf *out);
 
+struct kafka;
+
 /*
  * Creates n workers for cfg (borrowed for their lifetime) on main_loop and
- * opens the output (cfg->output_path); threads (n >= 2) start reading at
+ * opens the output (cfg->output_path, or kafka, borrowed, when cfg's output
+ * type is kafka); threads (n >= 2) start reading at
  * once, though they have no connections until listeners hand them some.
  * fail is called on the main thread when the output is gone for good.
  * heartbeat: seconds between the workers' beats (0: none).  Returns NULL
@@ -74,8 +77,8 @@ void workers_pool_share(const struct pool_conf *total, size_t n, size_t k, struc
  */
 struct workers *workers_new(struct ev_loop *main_loop, const struct config *cfg, size_t n,
 			    double heartbeat, sink_fail_cb *fail, void *fail_arg,
-			    workers_pressure_cb *pressure, void *pressure_arg, char *err,
-			    size_t errlen);
+			    workers_pressure_cb *pressure, void *pressure_arg, struct kafka *kafka,
+			    char *err, size_t errlen);
 
 /* For the listeners: hands each accepted connection to a worker. */
 const struct listener_hooks *workers_hooks(struct workers *ws);

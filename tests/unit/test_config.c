@@ -429,14 +429,14 @@ static struct bad_case bad_cases[] = {  /* not const: cmocka state is void * */
 	{ "unknown_section",
 	  "[output]\npath = -\n\n[listner x]\naddress = ::1\n",
 	  "%s:4: [listner x]: unknown section (known: daemon, output, pool, limits, log, "
-	  "metrics, listener NAME, schema NAME)" },
+	  "metrics, kafka, listener NAME, schema NAME)" },
 	{ "unknown_empty_section",
 	  FIXED_A "[statistics]\n",
 	  "%s:6: [statistics]: unknown section (known: daemon, output, pool, limits, log, "
-	  "metrics, listener NAME, schema NAME)" },
+	  "metrics, kafka, listener NAME, schema NAME)" },
 	{ "unknown_key",
 	  "[output]\ncolour = red\n",
-	  "%s:2: colour: unknown key in [output] (known: path, metadata, cache_window, preallocate)" },
+	  "%s:2: colour: unknown key in [output] (known: type, path, metadata, cache_window, preallocate)" },
 	{ "unknown_listener_key",
 	  FIXED_A "colour = red\n",
 	  "%s:6: colour: unknown key in [listener a] (known: address, port, framing, schema, "
