@@ -1670,6 +1670,9 @@ check_output(struct parse *p)
 		strcpy(kc->compression, "lz4");
 	if (!p->key_line[KEY_LINGER_MS])
 		kc->linger_ms = 50;
+	/* The producer's queue is memory beside the pool: bounded by default. */
+	if (!p->key_line[KEY_QUEUE_KBYTES])
+		kc->queue_kbytes = 16384;
 	if (!p->key_line[KEY_ACKS])
 		strcpy(kc->acks, "all");
 	if (!p->key_line[KEY_IDEMPOTENCE])

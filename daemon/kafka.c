@@ -28,6 +28,7 @@ struct kafka {
 	kafka_room_cb           *room_cb;
 	void                    *room_arg;
 	int                      refused;   /* a produce found the queue full */
+	int                      spill_full;  /* shutdown: spill what a full queue refuses */
 	int                      fatal;     /* the producer must be made again */
 	int                      spill_fd;
 	size_t                   in_flight;
@@ -35,6 +36,9 @@ struct kafka {
 	const char              *key_name;  /* key = FIELD or _peer, else NULL */
 	size_t                   key_len;
 	struct ratelimit         rl;
+#ifdef INGESTD_TESTING
+	long                     fatal_after;  /* INGESTD_TEST_KAFKA_FATAL_AFTER: records */
+#endif
 };
 
 static void kafka_on_events(struct ev_loop *loop, ev_io *w, int revents);
@@ -183,13 +187,13 @@ set(rd_kafka_conf_t *conf, const char *name, const char *value, const struct con
 	return -1;
 }
 
-static int
-make_producer(struct kafka *k, char *err, size_t errlen)
+/* Every property of c's [kafka] into a new conf: NULL with the reason. */
+static rd_kafka_conf_t *
+build_conf(const struct config *c, char *err, size_t errlen)
 {
-	const struct kafka_conf *kc = &k->cfg->kafka;
-	const struct config *c = k->cfg;
+	const struct kafka_conf *kc = &c->kafka;
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char num[32], why[512];
+	char num[32];
 	int line = kc->line;
 
 	if (set(conf, "bootstrap.servers", kc->brokers, c, line, "brokers", err, errlen) < 0 ||
@@ -217,6 +221,34 @@ make_producer(struct kafka *k, char *err, size_t errlen)
 			errlen) < 0)
 			goto fail;
 	}
+	return conf;
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+int
+kafka_check(const struct config *c, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = build_conf(c, err, errlen);
+
+	if (conf == NULL)
+		return -1;
+	rd_kafka_conf_destroy(conf);
+	return 0;
+}
+
+static int
+make_producer(struct kafka *k, char *err, size_t errlen)
+{
+	const struct config *c = k->cfg;
+	const struct kafka_conf *kc = &c->kafka;
+	rd_kafka_conf_t *conf = build_conf(c, err, errlen);
+	char why[512];
+	int line = kc->line;
+
+	if (conf == NULL)
+		return -1;
 	rd_kafka_conf_set_opaque(conf, k);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_error_cb(conf, on_error);
@@ -339,6 +371,12 @@ kafka_new(struct ev_loop *loop, const struct config *c, char *err, size_t errlen
 		k->key_name = "_peer";
 	}
 	k->key_len = k->key_name ? strlen(k->key_name) : 0;
+#ifdef INGESTD_TESTING
+	/* Test hook: a fatal producer error after this many records (the
+	 * idempotent producer's known failure, made on purpose). */
+	if (getenv("INGESTD_TEST_KAFKA_FATAL_AFTER") != NULL)
+		k->fatal_after = strtol(getenv("INGESTD_TEST_KAFKA_FATAL_AFTER"), NULL, 10);
+#endif
 	if (make_producer(k, err, errlen) < 0) {
 		close(k->pipe_rd);
 		close(k->pipe_wr);
@@ -367,13 +405,18 @@ kafka_produce(struct kafka *k, const char *line, size_t len)
 
 	if (k->key_name != NULL && !kafka_key_of(line, len, k->key_name, k->key_len, &key, &keylen))
 		key = NULL;
+#ifdef INGESTD_TESTING
+	if (k->fatal_after > 0 && --k->fatal_after == 0)
+		rd_kafka_test_fatal_error(k->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+					  "test hook INGESTD_TEST_KAFKA_FATAL_AFTER");
+#endif
 	if (rd_kafka_produce(k->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
 			     (void *)(uintptr_t)line, len,
 			     key, keylen, NULL) == 0) {
 		k->in_flight++;
 		return 0;
 	}
-	if (rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+	if (rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL && !k->spill_full) {
 		k->refused = 1;
 		return -1;
 	}
@@ -394,6 +437,16 @@ kafka_brokers_up(const struct kafka *k)
 	return k->brokers_up;
 }
 
+void
+kafka_spill_when_full(struct kafka *k)
+{
+	k->spill_full = 1;
+	if (k->refused && k->room_cb != NULL) {
+		k->refused = 0;
+		k->room_cb(k->room_arg);
+	}
+}
+
 size_t
 kafka_close(struct kafka *k, double timeout)
 {
@@ -401,6 +454,10 @@ kafka_close(struct kafka *k, double timeout)
 	size_t left;
 
 	ev_io_stop(k->loop, &k->io);
+	/* Kafka was already taking nothing at the drain: a second is enough to
+	 * deliver what a broker coming back would take. */
+	if (k->spill_full && timeout > 1.0)
+		timeout = 1.0;
 	rd_kafka_flush(k->rk, timeout > 0 ? (int)(timeout * 1000) : 0);
 	serve(k);
 	left = k->in_flight;

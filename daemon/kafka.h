@@ -39,6 +39,9 @@ typedef void kafka_room_cb(void *arg);
  */
 struct kafka *kafka_new(struct ev_loop *loop, const struct config *c, char *err, size_t errlen);
 void kafka_set_room_cb(struct kafka *k, kafka_room_cb *cb, void *arg);
+/* What kafka_new() checks of the config, without a producer (for
+ * --check-config): 0, or -1 with the message in err. */
+int kafka_check(const struct config *c, char *err, size_t errlen);
 
 /*
  * Copies one record (line[0..len), no newline; borrowed for the call) into
@@ -52,6 +55,12 @@ int kafka_produce(struct kafka *k, const char *line, size_t len);
 size_t kafka_in_flight(const struct kafka *k);
 /* Brokers whose state is UP, from the last statistics (-1: none yet). */
 int kafka_brokers_up(const struct kafka *k);
+
+/*
+ * Shutdown with a producer that takes nothing: from now on a record the
+ * full queue refuses is spilled instead, and the sink is told to go on.
+ */
+void kafka_spill_when_full(struct kafka *k);
 
 /*
  * Shutdown: waits up to timeout seconds for every message to be delivered

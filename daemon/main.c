@@ -64,6 +64,7 @@ static int             reads_paused;  /* every worker's reads are paused */
 static struct listener listeners[CONFIG_MAX_LISTENERS];
 static struct tls_server *tls_servers[CONFIG_MAX_LISTENERS];  /* NULL: plaintext */
 static struct kafka    *kafka;     /* [output] type = kafka, else NULL */
+static int              kafka_spilling;  /* shutdown: a full producer queue spills */
 static int             exit_code;
 static struct metrics *metrics;  /* NULL unless [metrics] enabled */
 
@@ -127,6 +128,11 @@ static void
 view_of_workers(void *arg, double now, struct stats_view *v)
 {
 	workers_view(arg, now, v);
+	if (kafka != NULL) {
+		v->have_kafka = 1;
+		v->kafka_in_flight = kafka_in_flight(kafka);
+		v->kafka_brokers_up = kafka_brokers_up(kafka);
+	}
 }
 
 /* Main thread only; too large for the stack of a signal callback. */
@@ -299,6 +305,18 @@ on_shutdown_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (workers_done(workers) && sink_empty(output))
 		return;   /* the prepare watcher ends the loop */
+	/* Kafka that takes nothing: what it cannot take goes to the spill file,
+	 * so the stop ends with every record delivered or spilled. */
+	if (kafka != NULL && !kafka_spilling &&
+	    sink_stalled_seconds(output, now) >= OUTPUT_STALLED) {
+		log_warnx("shutdown: Kafka has taken nothing for %.1f s; records it cannot take "
+			  "now go to %s", sink_stalled_seconds(output, now), cfg.kafka.spill_path);
+		kafka_spill_when_full(kafka);
+		kafka_spilling = 1;
+		ev_timer_set(w, 0.25, 0.0);
+		ev_timer_start(loop, w);
+		return;
+	}
 	if (now < shutdown_deadline && sink_stalled_seconds(output, now) < OUTPUT_STALLED) {
 		ev_timer_set(w, 0.25, 0.0);
 		ev_timer_start(loop, w);
@@ -515,6 +533,11 @@ main(int argc, char **argv)
 		}
 	}
 	if (check_slab_fits(&cfg, err, sizeof(err)) < 0) {
+		print_error(err);
+		return EXIT_CONFIG;
+	}
+	if (cfg.output_type == OUTPUT_KAFKA && decode_listener == NULL &&
+	    kafka_check(&cfg, err, sizeof(err)) < 0) {
 		print_error(err);
 		return EXIT_CONFIG;
 	}

@@ -173,6 +173,11 @@ static const struct {
 	{ "tls_handshake_failures", "TLS handshakes that failed for another reason." },
 	{ "tls_reload_failures", "SIGHUP reloads of a listener's TLS files that failed (old kept)." },
 	{ "bad_identity", "Connections closed: a frame or certificate against tls_bind." },
+	{ "kafka_delivered", "Records Kafka acknowledged." },
+	{ "kafka_failed", "Records whose delivery to Kafka failed for good (then spilled)." },
+	{ "kafka_spilled", "Records written to the Kafka spill file." },
+	{ "kafka_spill_errors", "Records neither delivered nor written to the spill file: lost." },
+	{ "kafka_restarts", "Times the Kafka producer was made again after a fatal error." },
 	{ "accept_errors", "Failed accept calls on the sensor listeners." },
 	{ "bytes_in", "Bytes read from sensor connections." },
 	{ "frames_in", "Complete frames decoded into records." },
@@ -295,6 +300,14 @@ metrics_render(char *buf, size_t cap, const struct stats_view *sv,
 		family(&o, "ingestd_output_stalled_seconds", "gauge",
 		       "Seconds the output has taken nothing while records wait for it (0: none wait).");
 		out_printf(&o, "ingestd_output_stalled_seconds %.3f\n", sv->output_stalled);
+	}
+	if (sv->have_kafka) {
+		one(&o, "ingestd_kafka_in_flight_messages", "gauge",
+		    "Records given to the Kafka producer and not yet delivered or spilled.",
+		    sv->kafka_in_flight);
+		family(&o, "ingestd_kafka_brokers_up", "gauge",
+		       "Kafka brokers in state UP in the producer's last statistics (-1: none yet).");
+		out_printf(&o, "ingestd_kafka_brokers_up %d\n", sv->kafka_brokers_up);
 	}
 
 	if (sv->nlisteners > 0) {

@@ -131,6 +131,10 @@ struct stats_view {
 	int      output_failing;
 	double   output_stalled;   /* seconds the output has taken nothing while records wait */
 
+	int      have_kafka;       /* [output] type = kafka */
+	size_t   kafka_in_flight;  /* produced, not yet reported delivered or spilled */
+	int      kafka_brokers_up; /* -1: no statistics yet */
+
 	size_t   nlisteners;
 	struct {
 		const char *name;      /* borrowed from the config */
