@@ -162,8 +162,10 @@ class BrokersDown(unittest.TestCase):
                         self.assertLess(time.monotonic(), deadline, "no pushback: %s" % st)
                     if self.BINARY == harness.RELEASE_BINARY:
                         rss = d.rss_kib()
-                        # pool 32 MiB + producer queue 16 MiB + librdkafka and the rest
-                        self.assertLess(rss, 80 * 1024, "RSS %d KiB" % rss)
+                        # pool 32 MiB + producer queue 16 MiB + librdkafka's own
+                        # buffers (make bench: 78 MiB peak streaming at full speed)
+                        self.assertLess(rss, 96 * 1024, "RSS %d KiB" % rss)
+                        print("\nBrokersDownMemory: RSS %.1f MiB while blocked" % (rss / 1024))
                     self.assertLess(len(done), n_sensors, "every sender finished: no pushback")
                     time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))  # the outage
                     for b in (1, 2, 3):
