@@ -108,7 +108,8 @@ log_escape(char *out, size_t outlen, const char *in)
 static void
 vlog(enum log_level level, int errnum, int may_wait, const char *fmt, va_list ap)
 {
-	char line[1024], msg[1024];
+	/* The stats line names every counter: about 1.6 KB with them all. */
+	char line[4096], msg[4096];
 	struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
 	size_t n;
 	int r;

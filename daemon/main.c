@@ -141,7 +141,7 @@ static struct stats_view view;
 static void
 log_stats(const char *why)
 {
-	char line[2048];
+	char line[3072];
 	size_t n = 0;
 
 	workers_view(workers, clock_mono(), &view);

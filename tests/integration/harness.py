@@ -343,6 +343,8 @@ class Daemon:
         start = len(self.stderr_lines)
         self.proc.send_signal(signal.SIGUSR1)
         line = self.wait_log(r"stats \(SIGUSR1\)", start=start)
+        # The last counter of stats.h: a line cut short loses counters.
+        assert re.search(r" log_dropped=\d+$", line), "stats line cut short: " + line[-80:]
         return {k: v for k, v in re.findall(r"(\w+)=([\d./]+)", line)}
 
     def wait_conns(self, n, timeout=30):
