@@ -306,7 +306,8 @@ metrics_render(char *buf, size_t cap, const struct stats_view *sv,
 		    "Records given to the Kafka producer and not yet delivered or spilled.",
 		    sv->kafka_in_flight);
 		family(&o, "ingestd_kafka_brokers_up", "gauge",
-		       "Kafka brokers in state UP in the producer's last statistics (-1: none yet).");
+		       "Kafka brokers the producer is connected to (state UP in its last "
+		       "statistics; -1: none yet).");
 		out_printf(&o, "ingestd_kafka_brokers_up %d\n", sv->kafka_brokers_up);
 	}
 

