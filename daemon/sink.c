@@ -987,7 +987,6 @@ produce_some(struct sink *s)
 {
 	const uint8_t *buf;
 	size_t off, len, done = 0;
-	size_t records = 0;
 
 	if (s->qlen > 0) {
 		const struct qslab *e = &s->q[s->qhead];
@@ -1010,7 +1009,6 @@ produce_some(struct sink *s)
 		if (kafka_produce(s->kafka, line, n) < 0)
 			break;
 		done += n + (nl != NULL);
-		records++;
 	}
 	if (done == 0) {
 		errno = EAGAIN;
