@@ -228,6 +228,25 @@ tls_session_free(SSL *ssl)
 	ERR_clear_error();
 }
 
+/* What SSL_get_error() makes of a call that returned r (errno as it left
+ * it): a peer's end of stream is TLS_CLOSED, every other failure FAILED. */
+static enum tls_step
+step_of(SSL *ssl, int r)
+{
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return TLS_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TLS_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return TLS_CLOSED;
+	case SSL_ERROR_SYSCALL:
+		return ERR_peek_error() == 0 && errno == 0 ? TLS_CLOSED : TLS_FAILED;
+	default:
+		return TLS_FAILED;
+	}
+}
+
 static enum tls_failure
 classify(SSL *ssl, unsigned long e, char *reason, size_t reasonlen)
 {
@@ -261,6 +280,7 @@ classify(SSL *ssl, unsigned long e, char *reason, size_t reasonlen)
 enum tls_step
 tls_handshake(SSL *ssl, int fd, enum tls_failure *why, char *reason, size_t reasonlen)
 {
+	enum tls_step step;
 	unsigned long e;
 	int r;
 
@@ -293,24 +313,12 @@ tls_handshake(SSL *ssl, int fd, enum tls_failure *why, char *reason, size_t reas
 	r = SSL_do_handshake(ssl);
 	if (r == 1)
 		return TLS_OK;
-	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		return TLS_WANT_READ;
-	case SSL_ERROR_WANT_WRITE:
-		return TLS_WANT_WRITE;
-	case SSL_ERROR_ZERO_RETURN:
-		return TLS_CLOSED;
-	case SSL_ERROR_SYSCALL:
-		if (ERR_peek_error() == 0) {
-			if (errno == 0)
-				return TLS_CLOSED;
-			*why = TLS_FAIL_OTHER;
-			snprintf(reason, reasonlen, "%s", strerror(errno));
-			return TLS_FAILED;
-		}
-		break;
-	default:
-		break;
+	if ((step = step_of(ssl, r)) != TLS_FAILED)
+		return step;
+	if (ERR_peek_error() == 0) {   /* the socket's own error */
+		*why = TLS_FAIL_OTHER;
+		snprintf(reason, reasonlen, "%s", strerror(errno));
+		return TLS_FAILED;
 	}
 	e = take_errors(reason, reasonlen);
 	if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
@@ -368,20 +376,7 @@ tls_read(SSL *ssl, void *buf, size_t cap, size_t *got, uint64_t *raw)
 		*got = (size_t)n;
 		return TLS_OK;
 	}
-	switch (SSL_get_error(ssl, n)) {
-	case SSL_ERROR_WANT_READ:
-		return TLS_WANT_READ;
-	case SSL_ERROR_WANT_WRITE:
-		return TLS_WANT_WRITE;
-	case SSL_ERROR_ZERO_RETURN:
-		return TLS_CLOSED;
-	case SSL_ERROR_SYSCALL:
-		if (ERR_peek_error() == 0 && errno == 0)
-			return TLS_CLOSED;
-		return TLS_FAILED;
-	default:
-		return TLS_FAILED;
-	}
+	return step_of(ssl, n);
 }
 
 int
