@@ -14,6 +14,9 @@ WARN     := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wstrict-prototyp
 # -ffp-contract=off: a declared field's `raw * scale + add` must round each
 # operation on its own, as JavaScript does, never as one fused multiply-add.
 CSTD     := -std=c11 -D_GNU_SOURCE -ffp-contract=off
+# Versions of the libraries that have no version call (daemon/version.h).
+VERSION_DEFS := -DINGESTD_INIH_VERSION='"$(shell pkg-config --modversion inih 2>/dev/null || echo unknown)"' \
+                -DINGESTD_DRAGONBOX_VERSION='"$(patsubst dragonbox-%,%,$(notdir $(DRAGONBOX_INC)))"' 
 DEPFLAGS  = -MMD -MP
 INC      := -Idaemon -I$(BUILD)/gen
 CFLAGS_REL := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-plt
@@ -64,6 +67,7 @@ $(BUILD)/gen/default_config.h: config/ingestd.ini scripts/embed-config
 	scripts/embed-config $< > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/rel/config.o $(BUILD)/san/config.o $(BUILD)/tsan/config.o: $(BUILD)/gen/default_config.h
+$(BUILD)/rel/version.o $(BUILD)/san/version.o $(BUILD)/tsan/version.o: CFLAGS += $(VERSION_DEFS)
 
 $(BUILD)/rel/%.o: daemon/%.c
 	@mkdir -p $(@D)

@@ -42,6 +42,7 @@
 #include "stats.h"
 #include "tls.h"
 #include "kafka.h"
+#include "version.h"
 #include "worker.h"
 
 #define EXIT_USAGE  64
@@ -449,9 +450,11 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ingestd [-c FILE] [--check-config]\n"
+		"       ingestd --version\n"
 		"       ingestd --decode LISTENER [-c FILE] [INPUT ...]\n"
 		"  -c, --config FILE   load FILE instead of the embedded default config\n"
 		"  -n, --check-config  check the config and exit (0: valid, 78: not)\n"
+		"  -V, --version       print the version and the libraries' versions\n"
 		"  -d, --decode LISTENER\n"
 		"                      decode the INPUT files (stdin when none, or -) as one\n"
 		"                      stream arriving on LISTENER and print its records; exit\n"
@@ -497,6 +500,12 @@ main(int argc, char **argv)
 			path = argv[i];
 		} else if (strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--check-config") == 0) {
 			check_only = 1;
+		} else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+			char libs[512];
+
+			printf("ingestd %s\n%s\n", INGESTD_VERSION,
+			       version_libraries(libs, sizeof(libs)));
+			return 0;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;

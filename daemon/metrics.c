@@ -36,6 +36,7 @@
 #include "http.h"
 #include "log.h"
 #include "stats.h"
+#include "version.h"
 
 #define ACCEPTS_PER_EVENT 16
 #define LINGER_MAX_BYTES  (64 * 1024)
@@ -226,6 +227,14 @@ metrics_render(char *buf, size_t cap, const struct stats_view *sv,
 		buf[0] = '\0';
 	if (view == NULL)
 		view = &none;
+
+	{
+		char labels[512];
+
+		family(&o, "ingestd_build_info", "gauge",
+		       "Always 1: the version of ingestd and of the libraries it runs on, as labels.");
+		out_printf(&o, "ingestd_build_info{%s} 1\n", version_labels(labels, sizeof(labels)));
+	}
 
 	/* Every stats.h counter, by its own name, from the view's snapshot. */
 	for (int i = 0; i < STAT__COUNT; i++) {

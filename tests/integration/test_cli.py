@@ -1,5 +1,6 @@
 """Command line and config errors: exact messages, documented exit codes."""
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -20,6 +21,22 @@ LISTENER = "[listener a]\naddress = 127.0.0.1\nport = 0\nframing = fixed\nschema
 
 
 class Cli(unittest.TestCase):
+    def test_version(self):
+        """--version: the version from daemon/version.h, then the libraries
+        with the versions the system's packages report."""
+        with open(os.path.join(ROOT, "daemon", "version.h")) as f:
+            version = re.search(r'#define INGESTD_VERSION "([^"]+)"', f.read()).group(1)
+        rc, out, err = run_ingestd(["--version"])
+        self.assertEqual(rc, 0, err)
+        first, libs = out.splitlines()
+        self.assertEqual(first, "ingestd " + version)
+        for lib, pkg in (("inih", "inih"), ("jansson", "jansson"), ("zlib", "zlib"),
+                         ("librdkafka", "rdkafka")):
+            want = subprocess.run(["pkg-config", "--modversion", pkg], capture_output=True,
+                                  text=True).stdout.strip()
+            self.assertIn("%s %s" % (lib, want), libs)
+        self.assertRegex(libs, r"^libev \d+\.\d+, .*OpenSSL 3\.\d+\.\d+ .*, Dragonbox \d")
+
     def test_check_config_example(self):
         rc, out, err = run_ingestd(["--check-config", "-c", os.path.join(ROOT, "config", "ingestd.ini")])
         self.assertEqual(rc, 0, err)

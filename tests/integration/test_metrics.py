@@ -11,6 +11,7 @@ SIGTERM with a metrics client connected exits cleanly.
 
 Needs curl (scripts/install-deps --test).
 """
+import os
 import re
 import shutil
 import signal
@@ -20,7 +21,7 @@ import threading
 import time
 import unittest
 
-from harness import closed_by_peer, Daemon, sensor24, LEGACY16_SAMPLE
+from harness import ROOT, closed_by_peer, Daemon, sensor24, LEGACY16_SAMPLE
 
 METRICS = "[metrics]\nenabled = on\naddress = 127.0.0.1\nport = 0\n"
 READ_TIMEOUT = 5.0   # METRICS_READ_TIMEOUT in daemon/metrics.h
@@ -376,6 +377,61 @@ class Ipv6(unittest.TestCase):
             self.assertEqual(r.status, 200)
             parse_exposition(r.body.decode())
             d.assert_clean_exit(d.stop())
+
+
+RULES = os.path.join(ROOT, "config", "prometheus", "ingestd.rules.yml")
+RULE_TESTS = os.path.join(ROOT, "tests", "prometheus", "ingestd.rules.test.yml")
+
+
+def promtool(*args, stdin=None):
+    return subprocess.run(["promtool"] + list(args), input=stdin, capture_output=True,
+                          timeout=60)
+
+
+@unittest.skipUnless(shutil.which("promtool"), "promtool missing (scripts/install-deps --test "
+                     "installs Debian's prometheus)")
+class Prometheus(unittest.TestCase):
+    def test_promtool_accepts_live_metrics_under_traffic(self):
+        """Prometheus's own parser and linter (promtool check metrics) on
+        /metrics scraped while sensors stream, with TLS counters, worker
+        and listener labels, and ingestd_build_info."""
+        with MetricsDaemon() as d:
+            stop = threading.Event()
+
+            def traffic():
+                s = d.connect("sensors")
+                k = 0
+                while not stop.is_set():
+                    s.sendall(b"".join(sensor24(7, float(k + i)) for i in range(500)))
+                    k += 500
+                s.close()
+            t = threading.Thread(target=traffic, daemon=True)
+            t.start()
+            d.wait_records(2000)
+            r = curl(d.url("/metrics"))
+            stop.set()
+            t.join(10)
+            self.assertEqual((r.rc, r.status), (0, 200))
+            p = promtool("check", "metrics", stdin=r.body)
+            self.assertEqual(p.returncode, 0, (p.stdout + p.stderr).decode())
+            m = parse_exposition(r.body.decode("utf-8"))
+            with open(os.path.join(ROOT, "daemon", "version.h")) as f:
+                version = re.search(r'#define INGESTD_VERSION "([^"]+)"', f.read()).group(1)
+            info = [k for k in m if k[0] == "ingestd_build_info"]
+            self.assertEqual(len(info), 1, info)
+            self.assertIn(("version", version), info[0][1])
+            self.assertEqual(m[info[0]], 1)
+
+    def test_alert_rules_check_and_unit_tests(self):
+        """config/prometheus/ingestd.rules.yml: promtool check rules, then
+        promtool test rules on synthetic series (each alert fires when it
+        should and stays quiet when it should not)."""
+        p = promtool("check", "rules", RULES)
+        self.assertEqual(p.returncode, 0, (p.stdout + p.stderr).decode())
+        self.assertIn(b"SUCCESS: 5 rules found", p.stdout)
+        p = subprocess.run(["promtool", "test", "rules", os.path.basename(RULE_TESTS)],
+                           cwd=os.path.dirname(RULE_TESTS), capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, (p.stdout + p.stderr).decode())
 
 
 if __name__ == "__main__":
