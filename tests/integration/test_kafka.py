@@ -38,18 +38,38 @@ class MockCluster:
         if answer != "ok":
             raise AssertionError("kafka_mock %r: %r" % (line, answer))
 
-    def consume(self, expect, timeout=60):
-        """Every message of the topic as (key, value) until expect have come."""
-        p = subprocess.run(["kcat", "-b", self.bootstrap, "-t", "records", "-C", "-o",
-                            "beginning", "-c", str(expect), "-q", "-f", "%p %k %s\\n"],
-                           capture_output=True, text=True, timeout=timeout)
+    def start_consumer(self, expect):
+        """kcat reading the topic from the start until expect messages have
+        come, started before the records are sent: the mock cluster keeps
+        only the newest 5 MB of each partition's log, so a consumer that
+        came later could miss the oldest.  -E: a broker going down is no
+        reason for kcat to stop."""
+        self.kcat = subprocess.Popen(["kcat", "-b", self.bootstrap, "-t", "records", "-C", "-o",
+                                      "beginning", "-c", str(expect), "-E", "-q", "-f",
+                                      "%p %k %s\\n"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+
+    def consumed(self, timeout=60):
+        """What the consumer read, as (partition, key, value)."""
+        try:
+            text, _ = self.kcat.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kcat.kill()
+            text, _ = self.kcat.communicate()
         out = []
-        for line in p.stdout.splitlines():
+        for line in text.splitlines():
             part, key, value = line.split(" ", 2)
             out.append((int(part), key, value))
         return out
 
+    def consume(self, expect, timeout=60):
+        self.start_consumer(expect)
+        return self.consumed(timeout)
+
     def close(self):
+        if getattr(self, "kcat", None) is not None and self.kcat.poll() is None:
+            self.kcat.kill()
+            self.kcat.communicate()
         try:
             self.proc.stdin.close()
             self.proc.wait(10)
@@ -73,13 +93,14 @@ class ExactlyOnce(unittest.TestCase):
             with tempfile.TemporaryDirectory() as tmp:
                 spill = os.path.join(tmp, "spill.jsonl")
                 with MetricsDaemon(extra=kafka_extra(mock, spill)) as d:
+                    mock.start_consumer(n_sensors * per)
                     for sid in range(n_sensors):
                         s = d.connect("sensors")
                         s.sendall(b"".join(sensor24(sid, float(k)) for k in range(per)))
                         s.shutdown(socket.SHUT_WR)
                         s.recv(1)
                         s.close()
-                    got = mock.consume(n_sensors * per, timeout=180)
+                    got = mock.consumed(timeout=180)
                     st = d.stats()
                     # The gauges: nothing in flight; brokers connected (from the
                     # statistics, once a second: wait for a scrape that has them;
@@ -139,7 +160,7 @@ class BrokersDown(unittest.TestCase):
         and the queue.  After 10 s the brokers come back and every record
         arrives once."""
         n_sensors, per = 8, 60000
-        mock = MockCluster()
+        mock = MockCluster(partitions=16)
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 spill = os.path.join(tmp, "spill.jsonl")
@@ -174,6 +195,9 @@ class BrokersDown(unittest.TestCase):
                     for t in senders:
                         t.join(120)
                     self.assertEqual(len(done), n_sensors)
+                    # Read after the outage (a consumer meanwhile would see its
+                    # brokers vanish): 8 keys over 16 partitions keep each log
+                    # well within what the mock cluster retains.
                     got = mock.consume(n_sensors * per, timeout=120)
                     st = d.stats()
                     d.assert_clean_exit(d.stop())
@@ -202,10 +226,11 @@ class TransientErrors(unittest.TestCase):
                     # NOT_LEADER_FOR_PARTITION, then REQUEST_TIMED_OUT: retriable.
                     mock.command("produce-errors 5 6")
                     mock.command("produce-errors 5 7")
+                    mock.start_consumer(n_sensors * per)
                     done = []
                     for sid in range(n_sensors):
                         send_all(d, sid, per, done)
-                    got = mock.consume(n_sensors * per)
+                    got = mock.consumed()
                     st = d.stats()
                     d.assert_clean_exit(d.stop())
             check_once(self, got, n_sensors, per)
