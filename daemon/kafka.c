@@ -36,6 +36,7 @@ struct kafka {
 	const char              *key_name;  /* key = FIELD or _peer, else NULL */
 	size_t                   key_len;
 	struct ratelimit         rl;
+	struct ratelimit         lost_rl;   /* its own: other warnings never hide a loss */
 #ifdef INGESTD_TESTING
 	long                     fatal_after;  /* INGESTD_TEST_KAFKA_FATAL_AFTER: records */
 #endif
@@ -98,10 +99,13 @@ spill(struct kafka *k, const void *payload, size_t len, const char *why)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			/* A spill file that fails fails for every record: rate-limited. */
 			STATS_INC(kafka_spill_errors);
-			log_err("kafka: a record could not be delivered (%s) nor written to %s: %s; "
-				"it is lost", why, k->cfg->kafka.spill_path,
-				w < 0 ? strerror(errno) : "nothing written");
+			if (ratelimit_allow(&k->lost_rl, clock_mono(), &suppressed))
+				log_err("kafka: a record could not be delivered (%s) nor written to "
+					"%s: %s; it is lost (kafka_spill_errors counts them)%s", why,
+					k->cfg->kafka.spill_path, w < 0 ? strerror(errno) : "nothing written",
+					suppressed ? " (more not logged)" : "");
 			return;
 		}
 		left -= (size_t)w;
@@ -350,6 +354,7 @@ kafka_new(struct ev_loop *loop, const struct config *c, char *err, size_t errlen
 	k->cfg = c;
 	k->brokers_up = -1;
 	k->rl = (struct ratelimit)RATELIMIT_INIT(10.0, 5);
+	k->lost_rl = (struct ratelimit)RATELIMIT_INIT(10.0, 5);
 	k->spill_fd = open(c->kafka.spill_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (k->spill_fd < 0) {
 		snprintf(err, errlen, "%s:%d: spill_path: %s: %s", c->source, c->kafka.line,

@@ -312,6 +312,37 @@ class SigtermBrokersDown(unittest.TestCase):
             mock.close()
 
 
+@unittest.skipUnless(os.path.exists(MOCK), "kafka_mock missing")
+class SpillFails(unittest.TestCase):
+    def test_a_spill_that_cannot_be_written_is_counted_and_logged_rate_limited(self):
+        """spill_path = /dev/full: at SIGTERM with the brokers down nothing
+        can be delivered or spilled; every record is counted as lost
+        (kafka_spill_errors), and the log says so a few times, not once
+        per record."""
+        n = 5000
+        mock = MockCluster()
+        try:
+            extra = kafka_extra(mock, "/dev/full") + "[limits]\nshutdown_timeout = 1\n"
+            with Daemon(extra=extra) as d:
+                for b in (1, 2, 3):
+                    mock.command("down %d" % b)
+                done = []
+                send_all(d, 1, n, done)
+                deadline = time.monotonic() + 30
+                while d.stats()["frames_in"] != str(n):
+                    self.assertLess(time.monotonic(), deadline, "not read")
+                d.assert_clean_exit(d.stop())
+                st = d.exit_stats()[1]
+                lost = [l for l in d.stderr_lines if "it is lost" in l]
+            self.assertEqual(int(st["kafka_spill_errors"]) + int(st["kafka_delivered"]), n, st)
+            self.assertGreater(int(st["kafka_spill_errors"]), 0)
+            self.assertEqual(st["kafka_spilled"], "0")
+            self.assertGreater(len(lost), 0)
+            self.assertLess(len(lost), 50, "one log line per lost record")
+        finally:
+            mock.close()
+
+
 class ConfigErrors(unittest.TestCase):
     def check(self, extra, pattern):
         with tempfile.TemporaryDirectory() as tmp:
