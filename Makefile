@@ -62,11 +62,18 @@ run: deps
 
 # The embedded default config is config/ingestd.ini itself, so the
 # documented example and the default cannot drift.
-$(BUILD)/gen/default_config.h: config/ingestd.ini scripts/embed-config
+$(BUILD)/gen/default_config.h: config/ingestd.ini scripts/embed-text
 	@mkdir -p $(@D)
-	scripts/embed-config $< > $@.tmp && mv $@.tmp $@
+	scripts/embed-text $< default_config_text > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/rel/config.o $(BUILD)/san/config.o $(BUILD)/tsan/config.o: $(BUILD)/gen/default_config.h
+
+# The status page (GET / on the metrics listener), compiled in the same way.
+$(BUILD)/gen/status_page.h: daemon/status.html scripts/embed-text
+	@mkdir -p $(@D)
+	scripts/embed-text $< status_page_text > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/rel/status.o $(BUILD)/san/status.o $(BUILD)/tsan/status.o: $(BUILD)/gen/status_page.h
 $(BUILD)/rel/version.o $(BUILD)/san/version.o $(BUILD)/tsan/version.o: CFLAGS += $(VERSION_DEFS)
 
 $(BUILD)/rel/%.o: daemon/%.c

@@ -287,6 +287,7 @@ conn_close(struct conn *c)
 	ev_timer_stop(ctx->loop, &c->open_timer);
 	conns_unlink(c);
 	ctx->nconns--;
+	ctx->per_listener[c->l->index].conns--;
 	pool_cancel(ctx->pool, &c->read_wait);
 	sink_cancel(ctx->sink, &c->out_wait);
 	release_slab(c);
@@ -1037,6 +1038,7 @@ conn_new(struct conn_ctx *ctx, struct listener *l, int fd, const struct sockaddr
 	c->last_active = clock_mono();
 	conns_push_front(c);
 	ctx->nconns++;
+	ctx->per_listener[l->index].conns++;
 	STATS_INC(conn_accepted);
 	conn_update_io(c);
 	return 0;
@@ -1235,5 +1237,6 @@ conn_gauges_add(const struct conn_gauges *g, double now, struct stats_view *v)
 	for (size_t j = 0; j < g->nlisteners && j < v->nlisteners; j++) {
 		v->listeners[j].records += g->per_listener[j].records;
 		v->listeners[j].bytes_in += g->per_listener[j].bytes_in;
+		v->listeners[j].conns += g->per_listener[j].conns;
 	}
 }

@@ -51,6 +51,7 @@ struct listener;
 /* Per-listener figures of one ctx, indexed by listener_conf position. */
 struct conn_listener_count {
 	uint64_t records, bytes_in;
+	size_t   conns;          /* open now */
 };
 
 /* Called when the ctx's reads pause (1) or resume (0), after every

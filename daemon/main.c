@@ -129,6 +129,8 @@ static void
 view_of_workers(void *arg, double now, struct stats_view *v)
 {
 	workers_view(arg, now, v);
+	for (size_t i = 0; i < v->nlisteners; i++)
+		v->listeners[i].bound = listeners[i].bound;
 	if (kafka != NULL) {
 		v->have_kafka = 1;
 		v->kafka_in_flight = kafka_in_flight(kafka);

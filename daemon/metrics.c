@@ -33,9 +33,11 @@
 #include "clock.h"
 #include "config.h"
 #include "conn.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "stats.h"
+#include "status.h"
 #include "version.h"
 
 #define ACCEPTS_PER_EVENT 16
@@ -43,6 +45,14 @@
 
 #define CT_TEXT    "text/plain; charset=utf-8"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+#define CT_HTML    "text/html; charset=utf-8"
+#define CT_JSON    "application/json"
+/* The status page may run its own inline script and style and fetch from
+ * this origin, nothing else; no caching, so a reload is the live state. */
+#define PAGE_HEADERS "Cache-Control: no-store\r\n" \
+	"Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; " \
+	"style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'\r\n" \
+	"X-Content-Type-Options: nosniff\r\n"
 
 enum client_state { C_READ, C_WRITE, C_LINGER };
 
@@ -55,9 +65,9 @@ struct client {
 	ev_timer          timer;
 	char              peer[80];
 	size_t            len;                        /* request bytes in req */
-	char              head[320];                  /* response head */
+	char              head[640];                  /* response head */
 	size_t            head_len;
-	char             *body;                       /* body_alloc, small, or static */
+	const char       *body;                       /* body_alloc, small, or static */
 	char             *body_alloc;                 /* owned, or NULL */
 	size_t            body_len;                   /* bytes sent (0 for HEAD) */
 	size_t            sent;                       /* of head_len + body_len */
@@ -81,6 +91,9 @@ struct metrics {
 	uint64_t             requests, refused, timeouts;
 	size_t               body_hint; /* last /metrics body size */
 	struct ratelimit     rl;
+	double               started;   /* clock_mono() at metrics_new */
+	ev_timer             sampler;   /* adds a history sample each second */
+	struct history       history;   /* the status page's chart */
 };
 
 /* ---------------------------------------------------------------- render */
@@ -495,11 +508,11 @@ client_write(struct client *c)
 			iov[niov].iov_base = c->head + c->sent;
 			iov[niov++].iov_len = c->head_len - c->sent;
 			if (c->body_len > 0) {
-				iov[niov].iov_base = c->body;
+				iov[niov].iov_base = (void *)(uintptr_t)c->body;
 				iov[niov++].iov_len = c->body_len;
 			}
 		} else {
-			iov[niov].iov_base = c->body + (c->sent - c->head_len);
+			iov[niov].iov_base = (void *)(uintptr_t)(c->body + (c->sent - c->head_len));
 			iov[niov++].iov_len = total - c->sent;
 		}
 		memset(&msg, 0, sizeof(msg));
@@ -535,17 +548,20 @@ client_write(struct client *c)
  * Sets the response up and starts sending it, with the write deadline.
  * body_len is the Content-Length; head_only (HEAD) sends none of the body.
  * alloc: a malloc'd body the client now owns (body is then alloc), or NULL
- * to copy a short body (< sizeof(c->small)) into the client.
+ * to copy a short body (< sizeof(c->small)) into the client; with
+ * is_static, body lives as long as the program and is sent as it is.
  */
 static void
 client_respond(struct client *c, int status, int head_only, const char *content_type,
-	       const char *body, size_t body_len, char *alloc, const char *extra)
+	       const char *body, size_t body_len, char *alloc, const char *extra, int is_static)
 {
 	struct metrics *m = c->m;
 
 	c->body_alloc = alloc;
 	if (alloc != NULL) {
 		c->body = alloc;
+	} else if (is_static) {
+		c->body = body;
 	} else {
 		if (body_len >= sizeof(c->small))
 			body_len = sizeof(c->small) - 1;
@@ -570,7 +586,7 @@ client_respond(struct client *c, int status, int head_only, const char *content_
 static void
 respond_text(struct client *c, int status, int head_only, const char *text, const char *extra)
 {
-	client_respond(c, status, head_only, CT_TEXT, text, strlen(text), NULL, extra);
+	client_respond(c, status, head_only, CT_TEXT, text, strlen(text), NULL, extra, 0);
 }
 
 static void
@@ -598,7 +614,7 @@ serve_metrics(struct client *c, int head_only)
 		need = metrics_render(body, cap, &m->sv, &v);
 		if (need < cap) {
 			m->body_hint = need;
-			client_respond(c, 200, head_only, CT_METRICS, body, need, body, NULL);
+			client_respond(c, 200, head_only, CT_METRICS, body, need, body, NULL, 0);
 			return;
 		}
 		cap = need + 1024;
@@ -628,23 +644,70 @@ serve_health(struct client *c, int head_only)
 }
 
 static void
+serve_status_json(struct client *c, int head_only)
+{
+	struct metrics *m = c->m;
+	double now = clock_mono();
+	size_t len = 0;
+	char *body;
+
+	m->view(m->view_arg, now, &m->sv);
+	body = status_json(m->cfg, &m->sv, &m->history, now - m->started, &len);
+	if (body == NULL) {
+		log_warnx("metrics: out of memory rendering /status.json");
+		respond_text(c, 500, head_only, "out of memory\n", NULL);
+		return;
+	}
+	client_respond(c, 200, head_only, CT_JSON, body, len, body, PAGE_HEADERS, 0);
+}
+
+enum route { R_NONE, R_METRICS, R_HEALTH, R_PAGE, R_STATUS_JSON };
+
+static enum route
+route_of(const char *path, size_t len)
+{
+	static const struct {
+		const char *path;
+		enum route  route;
+	} routes[] = {
+		{ "/metrics", R_METRICS }, { "/healthz", R_HEALTH }, { "/", R_PAGE },
+		{ "/index.html", R_PAGE }, { "/status.json", R_STATUS_JSON },
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strlen(routes[i].path) == len && memcmp(path, routes[i].path, len) == 0)
+			return routes[i].route;
+	return R_NONE;
+}
+
+static void
 client_request(struct client *c, const struct http_request *r)
 {
 	int head_only = r->method == HTTP_METHOD_HEAD;
-	int is_metrics = r->path_len == 8 && memcmp(r->path, "/metrics", 8) == 0;
-	int is_health = r->path_len == 8 && memcmp(r->path, "/healthz", 8) == 0;
+	enum route route = route_of(r->path, r->path_len);
 
 	log_debug("metrics: %s %.*s %.*s", c->peer, (int)r->method_len, r->method_str,
 		  (int)(r->target_len > 200 ? 200 : r->target_len), r->target);
-	if (!is_metrics && !is_health)
-		respond_text(c, 404, head_only, "not found: try /metrics or /healthz\n", NULL);
-	else if (r->method == HTTP_METHOD_OTHER)
+	if (route == R_NONE) {
+		respond_text(c, 404, head_only,
+			     "not found: try /, /status.json, /metrics or /healthz\n", NULL);
+		return;
+	}
+	if (r->method == HTTP_METHOD_OTHER) {
 		respond_text(c, 405, 0, "method not allowed: GET or HEAD only\n",
 			     "Allow: GET, HEAD\r\n");
-	else if (is_metrics)
-		serve_metrics(c, head_only);
-	else
-		serve_health(c, head_only);
+		return;
+	}
+	switch (route) {
+	case R_METRICS:     serve_metrics(c, head_only); break;
+	case R_HEALTH:      serve_health(c, head_only); break;
+	case R_STATUS_JSON: serve_status_json(c, head_only); break;
+	case R_PAGE:
+		client_respond(c, 200, head_only, CT_HTML, status_page_html, status_page_len,
+			       NULL, PAGE_HEADERS, 1);
+		break;
+	case R_NONE:        break;
+	}
 }
 
 static void
@@ -769,6 +832,18 @@ metrics_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* Once a second: a sample for the status page's chart. */
+static void
+metrics_on_sample(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct metrics *m = w->data;
+
+	(void)loop;
+	(void)revents;
+	m->view(m->view_arg, clock_mono(), &m->sv);
+	history_add(&m->history, &m->sv);
+}
+
 static void
 metrics_on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -830,6 +905,13 @@ metrics_new(struct ev_loop *loop, const struct config *cfg, metrics_view_fn view
 	ev_timer_init(&m->backoff, metrics_on_backoff, 1.0, 0.0);
 	m->backoff.data = m;
 	ev_io_start(loop, &m->io);
+	m->started = clock_mono();
+	history_init(&m->history);
+	ev_timer_init(&m->sampler, metrics_on_sample, 1.0, 1.0);
+	m->sampler.data = m;
+	ev_timer_start(loop, &m->sampler);
+	/* The sampler alone must not keep the loop from ending. */
+	ev_unref(loop);
 	return m;
 
 bad_addr:
@@ -867,6 +949,8 @@ metrics_free(struct metrics *m)
 {
 	if (m == NULL)
 		return;
+	ev_ref(m->loop);
+	ev_timer_stop(m->loop, &m->sampler);
 	metrics_stop_accepting(m);
 	while (m->clients != NULL)
 		client_close(m->clients);

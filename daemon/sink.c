@@ -74,6 +74,7 @@ struct sink {
 	int             append;      /* ... opened with O_APPEND */
 	int             fifo;        /* path names a FIFO */
 	int             reopen_due;  /* sink_reopen() waits for a line boundary */
+	double          reopened_at; /* clock_mono() of the last reopen; 0: none */
 	size_t          slab_size;
 	size_t          batch;       /* full slabs written at once: SINK_WRITE_BATCH, >= 1 */
 
@@ -1169,6 +1170,7 @@ do_reopen(struct sink *s)
 	else
 		arm_retry(s);
 	file_reset(s);
+	s->reopened_at = clock_mono();
 	STATS_INC(output_reopens);
 	return 0;
 }
@@ -1190,4 +1192,10 @@ sink_reopen(struct sink *s)
 		return 1;
 	}
 	return do_reopen(s);
+}
+
+double
+sink_reopened_at(const struct sink *s)
+{
+	return s->reopened_at;
 }

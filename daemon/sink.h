@@ -196,4 +196,7 @@ size_t sink_pending(const struct sink *s);
  */
 int sink_reopen(struct sink *s);
 
+/* clock_mono() when the output was last reopened (rotation), 0 if never. */
+double sink_reopened_at(const struct sink *s);
+
 #endif

@@ -130,6 +130,7 @@ struct stats_view {
 	size_t   output_pending, output_waiters;
 	int      output_failing;
 	double   output_stalled;   /* seconds the output has taken nothing while records wait */
+	double   output_reopened_at; /* clock_mono() of the last reopen (SIGHUP); 0: none */
 
 	int      have_kafka;       /* [output] type = kafka */
 	size_t   kafka_in_flight;  /* produced, not yet reported delivered or spilled */
@@ -138,7 +139,9 @@ struct stats_view {
 	size_t   nlisteners;
 	struct {
 		const char *name;      /* borrowed from the config */
+		const char *bound;     /* "127.0.0.1:7001"; borrowed; NULL: unknown */
 		uint64_t    records, bytes_in;
+		size_t      conns;     /* open now */
 	} listeners[STATS_MAX_LISTENERS];
 
 	size_t   nworkers;

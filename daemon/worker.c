@@ -684,6 +684,7 @@ workers_view(struct workers *ws, double now, struct stats_view *v)
 	v->output_pending = sink_pending(ws->out);
 	v->output_failing = sink_failing(ws->out);
 	v->output_stalled = sink_stalled_seconds(ws->out, now);
+	v->output_reopened_at = sink_reopened_at(ws->out);
 }
 
 int

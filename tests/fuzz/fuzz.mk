@@ -28,9 +28,9 @@ BUILD    ?= build
 CSTD     := -std=c11 -D_GNU_SOURCE
 DEPFLAGS  = -MMD -MP
 INC      := -Idaemon -I$(BUILD)/gen
-$(BUILD)/gen/default_config.h: config/ingestd.ini scripts/embed-config
+$(BUILD)/gen/default_config.h: config/ingestd.ini scripts/embed-text
 	@mkdir -p $(@D)
-	scripts/embed-config $< > $@.tmp && mv $@.tmp $@
+	scripts/embed-text $< default_config_text > $@.tmp && mv $@.tmp $@
 endif
 
 FUZZ_CC      ?= clang
@@ -39,7 +39,7 @@ FUZZ_BUILD   := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_TARGETS ?= fuzz_framer fuzz_schema fuzz_record fuzz_config fuzz_decode fuzz_access fuzz_proxy \
-                fuzz_identity
+                fuzz_identity fuzz_http
 
 FUZZ_DRAGONBOX_INC := $(or $(DRAGONBOX_INC),$(firstword $(wildcard /usr/include/dragonbox-*)),/usr/include/dragonbox-1.1.3)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -93,9 +93,8 @@ $(FUZZ_BUILD)/obj/%.o: tests/fuzz/%.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CSTD) $(FUZZ_WARN) $(FUZZ_CFLAGS) $(DEPFLAGS) $(INC) -Itests/fuzz -c $< -o $@
 
-# Targets that need a module beyond FUZZ_MODULES name it here.  fuzz_http
-# (the metrics endpoint's request parser) is not in the default
-# FUZZ_TARGETS: `make fuzz FUZZ_TARGETS=fuzz_http`.
+# Targets that need a module beyond FUZZ_MODULES name it here: fuzz_http,
+# the metrics listener's request parser (/metrics, /healthz, the status page).
 $(FUZZ_BUILD)/fuzz_http: $(FUZZ_BUILD)/obj/daemon/http.o
 FUZZ_OPTS_fuzz_http := -max_len=8192
 

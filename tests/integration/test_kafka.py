@@ -18,6 +18,7 @@ import unittest
 import harness
 from harness import ROOT, Daemon, records, run_ingestd, sensor24
 from test_metrics import MetricsDaemon, value
+import test_status
 
 MOCK = os.path.join(ROOT, "build", "tools", "kafka_mock")
 
@@ -121,6 +122,15 @@ class ExactlyOnce(unittest.TestCase):
                         self.assertLess(time.monotonic(), deadline, "no broker up")
                     self.assertEqual(value(m, "ingestd_kafka_in_flight_messages"), 0)
                     self.assertEqual(value(m, "ingestd_kafka_delivered_total"), n_sensors * per)
+                    # The status page's document has the Kafka fields the README lists.
+                    s = test_status.status(d)
+                    self.assertEqual(test_status.flat_keys(s),
+                                     test_status.documented_keys(kafka=True))
+                    o = s["output"]
+                    self.assertEqual((o["type"], o["path"], o["kafka_in_flight"],
+                                      o["kafka_delivered"], o["kafka_spilled"]),
+                                     ("kafka", "records", 0, n_sensors * per, 0))
+                    self.assertGreaterEqual(o["kafka_brokers_up"], 1)
                     d.assert_clean_exit(d.stop())
                 self.assertEqual(os.path.getsize(spill), 0)
             self.assertEqual(len(got), n_sensors * per)
