@@ -216,7 +216,7 @@ class Scrape(unittest.TestCase):
 
     def test_errors(self):
         with MetricsDaemon() as d:
-            self.assertEqual(curl(d.url("/")).status, 404)
+            self.assertEqual(curl(d.url("/favicon.ico")).status, 404)
             self.assertEqual(curl(d.url("/metrics/x")).status, 404)
             self.assertEqual(curl(d.url("/nope"), "-X", "POST").status, 404)
             r = curl(d.url("/metrics"), "-X", "POST", "-d", "x=1")
