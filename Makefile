@@ -45,7 +45,7 @@ TOOL_SRCS := $(wildcard scripts/*.c)
 TOOL_BINS := $(TOOL_SRCS:scripts/%.c=$(BUILD)/tools/%) \
              $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all run test unit deps deps-test deps-bench bench soak mutants clean check-config tools
+.PHONY: all run test unit deps deps-test deps-bench bench soak mutants clean check-config tools deb
 
 all: $(BUILD)/ingestd
 
@@ -134,6 +134,11 @@ unit: $(UNIT_BINS) $(TSAN_UNIT_BINS)
 
 check-config: $(BUILD)/ingestd
 	$(BUILD)/ingestd --check-config -c config/ingestd.ini
+
+# The Debian package, $(BUILD)/ingestd_VERSION_ARCH.deb: what `make install`
+# installs, with Debian's paths and maintainer scripts (scripts/mkdeb).
+deb: $(BUILD)/ingestd
+	@scripts/mkdeb $(BUILD)
 
 test: deps-test
 	@$(MAKE) --no-print-directory $(BUILD)/san/ingestd $(BUILD)/tsan/ingestd $(BUILD)/ingestd \
