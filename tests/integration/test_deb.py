@@ -7,7 +7,9 @@ and `ingestd --version` there; then `apt-get remove` keeps the (edited)
 config and drops the binary, and `apt-get purge` drops the config and
 keeps the records in /var/log/ingestd.  Then install, upgrade and remove
 once more as if systemd ran (a systemctl stub that logs its calls): the
-start, restart and stops the maintainer scripts ask for.
+start, restart and stops the maintainer scripts ask for.  Last, for real:
+the root gets systemd and boots under systemd-nspawn, and the package is
+installed, started, fed a packet, reloaded and purged there (RealSystemd).
 
 The clean root is a `debootstrap --variant=minbase bookworm` tree, run as
 root with chroot.  debootstrap runs once (about 30 s) and its tree is kept
@@ -20,6 +22,7 @@ debootstrap or dpkg-dev, or when the mirror ($INGESTD_DEB_MIRROR, default
 http://deb.debian.org/debian) cannot be reached.  About 65 s the first
 time, 15-30 s after that (mostly apt)."""
 import glob
+import json
 import os
 import re
 import shutil
@@ -29,7 +32,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import ROOT
+from harness import ROOT, sensor24
 
 BUILD = os.path.join(ROOT, "build")
 SUITE = "bookworm"
@@ -164,7 +167,8 @@ class Package(unittest.TestCase):
         for pkg in ("libev4", "libinih1", "libjansson4", "libssl3", "librdkafka1", "zlib1g"):
             self.assertIn(pkg, names, depends)
         self.assertFalse([n for n in names if n.endswith("-dev")], depends)
-        self.assertEqual(sorted(set(names) - owners), ["systemd", "systemd-sysusers"], depends)
+        self.assertEqual(sorted(set(names) - owners), ["procps", "systemd", "systemd-sysusers"],
+                         depends)
 
     def test_maintainer_and_copyright(self):
         """DEBFULLNAME and DEBEMAIL name the maintainer, in the control file
@@ -546,6 +550,173 @@ class CleanRoot(unittest.TestCase):
         self.assertEqual(stops, ["stop ingestd.socket",
                                  "stop ingestd.service ingestd-activated.service"], calls)
         self.assertEqual(calls[-1], "--system daemon-reload", calls)
+
+
+def booted_problem():
+    """Why a container with systemd as PID 1 cannot be had here, or None."""
+    problem = clean_root_problem()
+    if problem:
+        return problem
+    for tool in ("systemd-nspawn", "nsenter"):
+        if not shutil.which(tool):
+            return ("%s missing (scripts/install-deps --test installs systemd-container "
+                    "and util-linux)" % tool)
+    return None
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(c) for c in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+@unittest.skipIf(booted_problem(), booted_problem() or "")
+class RealSystemd(unittest.TestCase):
+    """What the operator does, under a real systemd: the clean root gets
+    systemd and is booted with systemd-nspawn (its own PID 1 and journal,
+    no network: apt takes the packages it fetched beforehand from its
+    cache); then `apt-get install ./…deb`, `systemctl start ingestd`, a
+    sensor packet to the shipped listener, its record in
+    /var/log/ingestd/records.jsonl, `systemctl reload ingestd`, and
+    `apt-get purge ingestd`, which stops the service and keeps the record.
+    The unit's sandbox (ProtectSystem=strict, the empty capability set,
+    the system call filter) is the real one.  Skipped, with the reason,
+    where the container does not boot."""
+
+    @classmethod
+    def setUpClass(cls):
+        problem = mirror_problem()
+        if problem:
+            raise unittest.SkipTest(problem)
+        deb = built_deb()
+        root = Chroot(debootstrap_tar())
+        cls.nspawn = None
+        try:
+            cls.facts = cls.lifecycle(root, deb)
+        finally:
+            if cls.nspawn is not None and cls.nspawn.poll() is None:
+                cls.nspawn.kill()
+                cls.nspawn.wait(30)
+            root.close()
+
+    @classmethod
+    def lifecycle(cls, root, deb):
+        facts = {}
+        name = os.path.basename(deb)
+        shutil.copyfile(deb, root.path("/root/" + name))
+        os.makedirs(ARCHIVES, exist_ok=True)
+        archives = root.path("/var/cache/apt/archives")
+        cached = set(os.listdir(ARCHIVES))
+        for f in cached:
+            shutil.copyfile(os.path.join(ARCHIVES, f), os.path.join(archives, f))
+        root.ok("apt-get", "update", "-q")
+        root.ok("apt-get", "install", "-y", "-q", "--no-install-recommends",
+                "systemd", "systemd-sysv", "dbus")
+        # The package's dependencies, fetched now: the booted container
+        # has no network, so its apt-get install takes them from the cache.
+        root.ok("sh", "-c", "cd /root && apt-get install -y -q --download-only ./" + name)
+        for f in glob.glob(os.path.join(archives, "*.deb")):
+            if os.path.basename(f) not in cached:
+                shutil.copyfile(f, os.path.join(ARCHIVES, os.path.basename(f)))
+        # Services may start from now on; nspawn mounts its own /proc.
+        os.unlink(root.path("/usr/sbin/policy-rc.d"))
+        for m in sorted(mounts_under(root.root), reverse=True):
+            subprocess.run(["umount", m])
+
+        log = open(os.path.join(root.dir, "nspawn.log"), "w")
+        cls.nspawn = subprocess.Popen(
+            ["systemd-nspawn", "-q", "--register=no", "--keep-unit", "--private-network",
+             "-D", root.root, "--boot", "--console=pipe"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        pid1 = None
+        deadline = time.monotonic() + 60
+        while pid1 is None:
+            if cls.nspawn.poll() is not None or time.monotonic() > deadline:
+                log.close()
+                raise unittest.SkipTest("systemd-nspawn did not boot the root here: " +
+                                        (read(log.name) or "")[-1500:])
+            kids = children(cls.nspawn.pid)
+            pid1 = kids[0] if kids else None
+            time.sleep(0.05)   # /proc has no event for a new child
+
+        def inside(*cmd, timeout=120):
+            return run(["nsenter", "-t", str(pid1), "-a"] + list(cmd), timeout=timeout,
+                       env=CHROOT_ENV)
+
+        # --wait returns once start-up is done: "running", or "degraded"
+        # when some unit the container cannot run failed.  Until the
+        # container's D-Bus is up it cannot even be asked.
+        deadline = time.monotonic() + 60
+        while True:
+            facts["boot"] = inside("systemctl", "is-system-running", "--wait")
+            if facts["boot"].stdout.strip() or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)   # no event from outside for "the bus is up"
+        facts["install"] = inside("sh", "-c", "cd /root && apt-get install -y -q ./" + name)
+        facts["active_after_install"] = inside("systemctl", "is-active",
+                                               "ingestd").stdout.strip()
+        facts["start"] = inside("systemctl", "start", "ingestd")
+        facts["active"] = inside("systemctl", "is-active", "ingestd").stdout.strip()
+        facts["enabled"] = inside("systemctl", "is-enabled", "ingestd").stdout.strip()
+        facts["user"] = inside("systemctl", "show", "-P", "User", "ingestd").stdout.strip()
+        facts["ready"] = inside("journalctl", "-u", "ingestd", "--no-pager", "-o", "cat").stdout
+        packet = "".join("\\x%02x" % b for b in sensor24(420, 1.5))
+        facts["send"] = inside("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/7001 && "
+                               "printf '%s' >&3 && exec 3>&-" % packet)
+        out = root.path("/var/log/ingestd/records.jsonl")
+        deadline = time.monotonic() + 20
+        while not (read(out) or "").endswith("\n") and time.monotonic() < deadline:
+            time.sleep(0.05)   # the record file has no readiness signal to wait on
+        facts["records"] = read(out)
+        facts["reload"] = inside("systemctl", "reload", "ingestd")
+        facts["active_after_reload"] = inside("systemctl", "is-active", "ingestd").stdout.strip()
+        facts["journal"] = inside("journalctl", "-u", "ingestd", "--no-pager").stdout
+        facts["purge"] = inside("apt-get", "purge", "-y", "-q", "ingestd")
+        facts["active_after_purge"] = inside("systemctl", "is-active", "ingestd").stdout.strip()
+        facts["etc_after_purge"] = os.path.exists(root.path("/etc/ingestd"))
+        facts["records_after_purge"] = read(out)
+
+        # SIGTERM: nspawn asks the container's systemd to power off.
+        cls.nspawn.terminate()
+        try:
+            cls.nspawn.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        log.close()
+        return facts
+
+    def test_install_then_systemctl_start(self):
+        f = self.facts
+        self.assertIn(f["boot"].stdout.strip(), ("running", "degraded"), f["boot"])
+        self.assertEqual(f["install"].returncode, 0, f["install"].stdout[-3000:] +
+                         f["install"].stderr[-3000:])
+        # postinst started it (deb-systemd-invoke); the operator's start is then a no-op.
+        self.assertEqual(f["active_after_install"], "active")
+        self.assertEqual(f["start"].returncode, 0, f["start"].stderr)
+        self.assertEqual((f["active"], f["enabled"], f["user"]), ("active", "enabled", "ingestd"))
+        self.assertIn("ready: 3 listeners, output /var/log/ingestd/records.jsonl", f["ready"])
+
+    def test_a_packet_becomes_a_record(self):
+        self.assertEqual(self.facts["send"].returncode, 0, self.facts["send"].stderr)
+        lines = (self.facts["records"] or "").splitlines()
+        self.assertEqual(len(lines), 1, self.facts["records"])
+        rec = json.loads(lines[0])
+        self.assertEqual((rec["sensorId"], rec["timestamp"], rec["_listener"]),
+                         (420, 1.5, "sensors"))
+
+    def test_reload(self):
+        self.assertEqual(self.facts["reload"].returncode, 0,
+                         self.facts["reload"].stderr + self.facts["journal"][-3000:])
+        self.assertEqual(self.facts["active_after_reload"], "active")
+
+    def test_purge_stops_it_and_keeps_the_records(self):
+        f = self.facts
+        self.assertEqual(f["purge"].returncode, 0, f["purge"].stderr[-3000:])
+        self.assertEqual(f["active_after_purge"], "inactive")
+        self.assertFalse(f["etc_after_purge"])
+        self.assertEqual(f["records_after_purge"], f["records"])
 
 
 if __name__ == "__main__":
