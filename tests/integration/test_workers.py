@@ -36,6 +36,7 @@ import test_proxy as proxy
 import test_metrics as metrics
 import test_reliability as reliability
 import test_service as service
+import test_status as status
 import test_tls as tls
 
 TSAN_OPTIONS = "halt_on_error=1:exitcode=66"
@@ -326,6 +327,17 @@ class WorkersTlsResumption(TlsPki, Workers, tls.Resumption):
 
 
 class WorkersTlsReload(TlsPki, Workers, tls.Reload):
+    pass
+
+
+
+# The status page's sampler reads every worker's gauges once a second from
+# the main thread: the same view /metrics takes, now also unasked.
+class WorkersStatusJson(Workers, status.StatusJson):
+    pass
+
+
+class WorkersStatusHistory(Workers, status.History):
     pass
 
 
