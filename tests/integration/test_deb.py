@@ -303,7 +303,10 @@ class Chroot:
             os.chmod(self.path("/usr/sbin/policy-rc.d"), 0o755)
             p = run(["mount", "-t", "proc", "proc", self.path("/proc")])
             if p.returncode != 0:
-                raise AssertionError("mounting /proc in the root failed: " + p.stderr)
+                # Root without the right to mount (an unprivileged container):
+                # this machine cannot run the test, which is not a failure of it.
+                raise unittest.SkipTest("cannot mount /proc in the clean root here: " +
+                                        p.stderr.strip())
         except BaseException:
             self.close()
             raise
