@@ -8,6 +8,7 @@
 #include "status.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,24 @@ static const enum stats_counter rejected[] = {
 	STAT_bad_magic, STAT_bad_size, STAT_bad_type, STAT_bad_checksum, STAT_oversize,
 	STAT_truncated, STAT_resync_giveups, STAT_bad_identity,
 };
+
+/* A JSON string of text from the config (a path, a topic): json_string
+ * refuses bytes that are not UTF-8, and a path may hold any; those bytes
+ * are shown as '?' rather than failing the whole document. */
+static json_t *
+json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	char buf[4096];
+	size_t i;
+
+	if (j != NULL || s == NULL)
+		return j;
+	for (i = 0; s[i] != '\0' && i < sizeof(buf) - 1; i++)
+		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	buf[i] = '\0';
+	return json_string(buf);
+}
 
 /* json_object_set_new that remembers a failure (any NULL value). */
 static void
@@ -56,7 +75,7 @@ listener_json(const struct listener_conf *lc, const struct stats_view *sv, size_
 		snprintf(addr, sizeof(addr), "[%s]:%u", lc->address, lc->port);
 	else
 		snprintf(addr, sizeof(addr), "%s:%u", lc->address, lc->port);
-	put(o, "name", json_string(lc->name), bad);
+	put(o, "name", json_text(lc->name), bad);
 	put(o, "address", json_string(addr), bad);
 	put(o, "framing", json_string(lc->framer.kind == FRAMING_TLV ? "tlv" : "fixed"), bad);
 	if (lc->framer.kind == FRAMING_TLV) {
@@ -104,7 +123,7 @@ history_json(const struct history *h, double now, int *bad)
 
 		/* Ages to the millisecond keep the document small. */
 		if (json_array_append_new(age, json_real((double)(long long)(a * 1000) / 1000)) < 0 ||
-		    json_array_append_new(rate, json_real((double)(long long)s->records_per_s)) < 0 ||
+		    json_array_append_new(rate, json_real(round(s->records_per_s))) < 0 ||
 		    json_array_append_new(use, json_integer(s->slabs_in_use)) < 0 ||
 		    json_array_append_new(wait, json_integer(s->waiters)) < 0 ||
 		    json_array_append_new(paused, json_boolean(s->paused)) < 0)
@@ -172,8 +191,8 @@ status_json(const struct config *cfg, const struct stats_view *sv, const struct 
 	put(doc, "pool", pool, &bad);
 
 	put(out, "type", json_string(cfg->output_type == OUTPUT_KAFKA ? "kafka" : "file"), &bad);
-	put(out, "path", json_string(cfg->output_type == OUTPUT_KAFKA ? cfg->kafka.topic :
-				     cfg->output_path), &bad);
+	put(out, "path", json_text(cfg->output_type == OUTPUT_KAFKA ? cfg->kafka.topic :
+				   cfg->output_path), &bad);
 	put(out, "records", json_integer((json_int_t)c[STAT_records_out]), &bad);
 	put(out, "bytes", json_integer((json_int_t)c[STAT_bytes_out]), &bad);
 	put(out, "pending_bytes", json_integer((json_int_t)sv->output_pending), &bad);

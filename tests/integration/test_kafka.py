@@ -295,6 +295,7 @@ class FatalError(unittest.TestCase):
             self.assertGreaterEqual(len(in_kafka), int(st["kafka_delivered"]))
             in_spill = [(r["sensorId"], r["timestamp"]) for r in spilled]
             self.assertEqual(len(in_spill), int(st["kafka_spilled"]))
+            self.assertEqual(len(in_spill), len(set(in_spill)), "a record spilled twice")
             want = {(sid, float(k)) for sid in range(n_sensors) for k in range(per)}
             self.assertEqual(set(in_kafka) | set(in_spill), want)
             self.assertEqual(st["kafka_restarts"], "1", st)

@@ -113,13 +113,14 @@ test_status_json_draws_the_history(void **state)
 	snprintf(cfg.listeners[0].name, sizeof(cfg.listeners[0].name), "sensors");
 	snprintf(cfg.listeners[0].address, sizeof(cfg.listeners[0].address), "::1");
 	cfg.listeners[0].port = 7001;
-	snprintf(cfg.output_path, sizeof(cfg.output_path), "/var/log/ingestd/records.jsonl");
+	/* A path need not be UTF-8; the document must still be JSON. */
+	snprintf(cfg.output_path, sizeof(cfg.output_path), "/var/log/ingestd/r\xe9" "cords.jsonl");
 	history_init(&h);
 	view_at(&v, 50.0, 0, 0);
 	history_add(&h, &v);
-	view_at(&v, 51.0, 200, 4);
+	view_at(&v, 51.001, 200, 4);        /* a timer a millisecond late: 199.8 rounds to 200 */
 	history_add(&h, &v);
-	v.now = 51.25;
+	v.now = 51.251;
 	v.listeners[0].name = cfg.listeners[0].name;
 	text = status_json(&cfg, &v, &h, 12.5, &len);
 	assert_non_null(text);
@@ -138,6 +139,8 @@ test_status_json_draws_the_history(void **state)
 		json_array_get(json_object_get(doc, "listeners"), 0), "address")), "[::1]:7001");
 	assert_true(json_is_null(json_object_get(json_object_get(doc, "output"),
 						 "last_rotation_age_s")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "output"),
+							      "path")), "/var/log/ingestd/r?cords.jsonl");
 	json_decref(doc);
 	free(text);
 }
