@@ -320,6 +320,20 @@ class Chroot:
     def path(self, inside):
         return os.path.join(self.root, inside.lstrip("/"))
 
+    def seed_apt_cache(self):
+        """Puts the .debs of earlier runs (build/debroot-archives) into
+        the root's apt cache; apt checks each against its lists."""
+        os.makedirs(ARCHIVES, exist_ok=True)
+        self.seeded = set(os.listdir(ARCHIVES))
+        for f in self.seeded:
+            shutil.copyfile(os.path.join(ARCHIVES, f), self.path("/var/cache/apt/archives/" + f))
+
+    def keep_apt_cache(self):
+        """Keeps the .debs apt fetched since seed_apt_cache for the next run."""
+        for f in glob.glob(self.path("/var/cache/apt/archives/*.deb")):
+            if os.path.basename(f) not in self.seeded:
+                shutil.copyfile(f, os.path.join(ARCHIVES, os.path.basename(f)))
+
     def run(self, *cmd, timeout=600):
         return run(["chroot", self.root] + list(cmd), timeout=timeout, env=CHROOT_ENV)
 
@@ -365,19 +379,12 @@ class CleanRoot(unittest.TestCase):
         facts = {}
         name = os.path.basename(deb)
         shutil.copyfile(deb, root.path("/tmp/" + name))
-        os.makedirs(ARCHIVES, exist_ok=True)
-        archives = root.path("/var/cache/apt/archives")
-        cached = set(os.listdir(ARCHIVES))
-        for f in cached:
-            shutil.copyfile(os.path.join(ARCHIVES, f), os.path.join(archives, f))
-
+        root.seed_apt_cache()
         root.ok("apt-get", "update", "-q")
         # What an operator types, with the file as a path so apt reads it
         # as a package and not as a name.
         facts["install"] = root.run("sh", "-c", "cd /tmp && apt-get install -y -q ./" + name)
-        for f in glob.glob(os.path.join(archives, "*.deb")):
-            if os.path.basename(f) not in cached:
-                shutil.copyfile(f, os.path.join(ARCHIVES, os.path.basename(f)))
+        root.keep_apt_cache()
         if facts["install"].returncode != 0:
             return facts
         facts["list"] = root.ok("dpkg", "-L", "ingestd").split("\n")
@@ -635,20 +642,14 @@ class RealSystemd(unittest.TestCase):
         facts = {}
         name = os.path.basename(deb)
         shutil.copyfile(deb, root.path("/root/" + name))
-        os.makedirs(ARCHIVES, exist_ok=True)
-        archives = root.path("/var/cache/apt/archives")
-        cached = set(os.listdir(ARCHIVES))
-        for f in cached:
-            shutil.copyfile(os.path.join(ARCHIVES, f), os.path.join(archives, f))
+        root.seed_apt_cache()
         root.ok("apt-get", "update", "-q")
         root.ok("apt-get", "install", "-y", "-q", "--no-install-recommends",
                 "systemd", "systemd-sysv", "dbus")
         # The package's dependencies, fetched now: the booted container
         # has no network, so its apt-get install takes them from the cache.
         root.ok("sh", "-c", "cd /root && apt-get install -y -q --download-only ./" + name)
-        for f in glob.glob(os.path.join(archives, "*.deb")):
-            if os.path.basename(f) not in cached:
-                shutil.copyfile(f, os.path.join(ARCHIVES, os.path.basename(f)))
+        root.keep_apt_cache()
         # Services may start from now on; nspawn mounts its own /proc.
         os.unlink(root.path("/usr/sbin/policy-rc.d"))
         for m in sorted(mounts_under(root.root), reverse=True):
