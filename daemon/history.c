@@ -9,15 +9,6 @@ history_init(struct history *h)
 	memset(h, 0, sizeof(*h));
 }
 
-static uint64_t
-rejected_of(const struct stats_view *v)
-{
-	const uint64_t *c = v->counters.c;
-
-	return c[STAT_bad_magic] + c[STAT_bad_size] + c[STAT_bad_type] + c[STAT_bad_checksum] +
-	       c[STAT_oversize] + c[STAT_truncated];
-}
-
 static uint32_t
 clamp32(size_t x)
 {
@@ -39,9 +30,7 @@ history_add(struct history *h, const struct stats_view *v)
 	 * view of another origin must not make a huge rate out of it. */
 	s->records_per_s = last != NULL && records >= last->records ?
 		(double)(records - last->records) / (v->now - last->t) : 0.0;
-	s->rejected = rejected_of(v);
 	s->slabs_in_use = clamp32(v->slabs_in_use);
-	s->slabs = clamp32(v->slabs);
 	s->waiters = clamp32(v->waiters);
 	s->paused = v->paused ? 1 : 0;
 	h->next = (h->next + 1) % HISTORY_SAMPLES;

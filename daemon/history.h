@@ -3,7 +3,7 @@
  * status page's chart (records/s and pool use over ten minutes).
  *
  * A fixed ring inside the struct: memory is sizeof(struct history) (about
- * 30 KiB) whatever the uptime, and adding a sample allocates nothing.  The
+ * 25 KiB) whatever the uptime, and adding a sample allocates nothing.  The
  * owner (metrics.c) adds one sample a second from its stats view; a sample
  * carries its clock_mono() time, so a late timer shows as a wider gap, not
  * a wrong rate, and a step of the wall clock changes nothing.
@@ -24,9 +24,7 @@ struct history_sample {
 	double   t;               /* clock_mono() of the view */
 	double   records_per_s;   /* records_out since the sample before, per second */
 	uint64_t records;         /* records_out, the total */
-	uint64_t rejected;        /* frames rejected, every reason, the total */
 	uint32_t slabs_in_use;    /* arena slabs checked out */
-	uint32_t slabs;           /* arena slabs in all */
 	uint32_t waiters;         /* connections queued for a slab */
 	uint8_t  paused;          /* reads were paused */
 };

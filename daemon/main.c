@@ -395,11 +395,10 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		 * not read again); tell systemd when it starts and ends. */
 		notify_reloading();
 		reload_tls();
-		rc = kafka != NULL ? 0 : sink_reopen(output);
 		if (kafka != NULL) {
 			log_info("SIGHUP: the output is Kafka: no file to reopen");
 			send_status("READY=1\n", "");
-		} else if (rc < 0) {
+		} else if ((rc = sink_reopen(output)) < 0) {
 			log_warn("SIGHUP: cannot reopen %s; still writing to the old file",
 				 cfg.output_path);
 			send_status("READY=1\n", "reopen FAILED, still writing the old file: ");

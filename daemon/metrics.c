@@ -221,12 +221,6 @@ static const struct {
 	{ "log_dropped", "Log lines dropped because stderr could take nothing at that moment." },
 };
 
-/* The stats.h counters that count rejected frames, as reason labels. */
-static const enum stats_counter reject_reasons[] = {
-	STAT_bad_magic, STAT_bad_size, STAT_bad_type, STAT_bad_checksum, STAT_oversize,
-	STAT_truncated,
-};
-
 size_t
 metrics_render(char *buf, size_t cap, const struct stats_view *sv,
 	       const struct metrics_view *view)
@@ -268,10 +262,10 @@ metrics_render(char *buf, size_t cap, const struct stats_view *sv,
 	family(&o, "ingestd_frames_rejected_total", "counter",
 	       "Frames rejected (or cut short), by reason; "
 	       "the same counts as ingestd_<reason>_total.");
-	for (size_t k = 0; k < sizeof(reject_reasons) / sizeof(reject_reasons[0]); k++)
+	for (size_t k = 0; k < STATS_FRAME_REJECTIONS; k++)
 		out_printf(&o, "ingestd_frames_rejected_total{reason=\"%s\"} %llu\n",
-			   stats_names[reject_reasons[k]],
-			   (unsigned long long)snap->c[reject_reasons[k]]);
+			   stats_names[stats_frame_rejections[k]],
+			   (unsigned long long)snap->c[stats_frame_rejections[k]]);
 
 	if (!sv->have_conns)
 		goto http;
@@ -589,6 +583,17 @@ respond_text(struct client *c, int status, int head_only, const char *text, cons
 	client_respond(c, status, head_only, CT_TEXT, text, strlen(text), NULL, extra, 0);
 }
 
+/* Every request may fail the same way while memory is short: rate-limited. */
+static void
+oom(struct metrics *m, const char *what)
+{
+	uint64_t suppressed;
+
+	if (ratelimit_allow(&m->rl, clock_mono(), &suppressed))
+		log_warnx("metrics: out of memory rendering %s%s", what,
+			  suppressed ? " (more not logged)" : "");
+}
+
 static void
 serve_metrics(struct client *c, int head_only)
 {
@@ -620,7 +625,7 @@ serve_metrics(struct client *c, int head_only)
 		cap = need + 1024;
 	}
 	free(body);
-	log_warnx("metrics: out of memory rendering /metrics");
+	oom(m, "/metrics");
 	respond_text(c, 500, head_only, "out of memory\n", NULL);
 }
 
@@ -654,7 +659,7 @@ serve_status_json(struct client *c, int head_only)
 	m->view(m->view_arg, now, &m->sv);
 	body = status_json(m->cfg, &m->sv, &m->history, now - m->started, &len);
 	if (body == NULL) {
-		log_warnx("metrics: out of memory rendering /status.json");
+		oom(m, "/status.json");
 		respond_text(c, 500, head_only, "out of memory\n", NULL);
 		return;
 	}

@@ -12,6 +12,11 @@ const char *const stats_names[STAT__COUNT] = {
 #undef X
 };
 
+const enum stats_counter stats_frame_rejections[STATS_FRAME_REJECTIONS] = {
+	STAT_bad_magic, STAT_bad_size, STAT_bad_type, STAT_bad_checksum, STAT_oversize,
+	STAT_truncated,
+};
+
 void
 stats_bind(size_t index)
 {

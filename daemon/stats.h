@@ -95,6 +95,10 @@ extern struct stats_block stats_blocks[STATS_MAX_BLOCKS];
 /* This thread's block: &stats_blocks[0] until stats_bind(). */
 extern _Thread_local struct stats_block *stats_mine;
 extern const char *const stats_names[STAT__COUNT];
+/* The counters of frames rejected, one per reason: /metrics's
+ * ingestd_frames_rejected_total{reason} and the status page list these. */
+#define STATS_FRAME_REJECTIONS 6
+extern const enum stats_counter stats_frame_rejections[STATS_FRAME_REJECTIONS];
 
 /* A sum of every block, taken at one moment per counter. */
 struct stats_snapshot {

@@ -23,11 +23,9 @@
 const char *const status_page_html = status_page_text;
 const size_t status_page_len = sizeof(status_page_text) - 1;
 
-/* The stats.h counters that count rejected frames, in the page's order. */
-static const enum stats_counter rejected[] = {
-	STAT_bad_magic, STAT_bad_size, STAT_bad_type, STAT_bad_checksum, STAT_oversize,
-	STAT_truncated, STAT_resync_giveups, STAT_bad_identity,
-};
+/* Shown with the frame rejections (stats_frame_rejections): connections
+ * closed for what their frames were. */
+static const enum stats_counter rejected_also[] = { STAT_resync_giveups, STAT_bad_identity };
 
 /* A JSON string of text from the config (a path, a topic): json_string
  * refuses bytes that are not UTF-8, and a path may hold any; those bytes
@@ -174,8 +172,12 @@ status_json(const struct config *cfg, const struct stats_view *sv, const struct 
 			bad = 1;
 	put(doc, "listeners", listeners, &bad);
 
-	for (size_t k = 0; k < sizeof(rejected) / sizeof(rejected[0]); k++)
-		put(rej, stats_names[rejected[k]], json_integer((json_int_t)c[rejected[k]]), &bad);
+	for (size_t k = 0; k < STATS_FRAME_REJECTIONS; k++)
+		put(rej, stats_names[stats_frame_rejections[k]],
+		    json_integer((json_int_t)c[stats_frame_rejections[k]]), &bad);
+	for (size_t k = 0; k < sizeof(rejected_also) / sizeof(rejected_also[0]); k++)
+		put(rej, stats_names[rejected_also[k]], json_integer((json_int_t)c[rejected_also[k]]),
+		    &bad);
 	put(doc, "rejected", rej, &bad);
 
 	put(pool, "slab_size", json_integer((json_int_t)sv->slab_size), &bad);
